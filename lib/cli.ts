@@ -1,0 +1,106 @@
+/**
+ * The command line as pure functions: argv and the environment → validated options, or a
+ * UsageError with the one line to print before exiting 2. Reads no files, starts nothing.
+ */
+import { parseArgs } from "node:util";
+import type { HerdLogLevel } from "./log.ts";
+
+export const USAGE = "usage: herd --name NAME [--config FILE] " +
+  "[--places auto|offline|google|google-new] [--places-url URL] [--log-dir DIR] " +
+  "[--log-level debug|info|warn] [--data-dir DIR]";
+
+export type PlacesChoice = "auto" | "offline" | "google" | "google-new";
+export type PlacesProviderName = Exclude<PlacesChoice, "auto">;
+
+export interface CliOptions {
+  name: string;
+  configPath: string | undefined;
+  places: PlacesChoice;
+  placesUrl: string | undefined;
+  logDir: string;
+  logLevel: HerdLogLevel;
+}
+
+/** A command line that cannot be run; the message is one line for stderr. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const PLACES_CHOICES: readonly PlacesChoice[] = ["auto", "offline", "google", "google-new"];
+const LOG_LEVELS: readonly HerdLogLevel[] = ["debug", "info", "warn"];
+
+/** Parses herd's arguments; throws UsageError for anything it cannot run. */
+export function parseCli(args: string[]): CliOptions {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        name: { type: "string" },
+        config: { type: "string" },
+        places: { type: "string", default: "auto" },
+        "places-url": { type: "string" },
+        "log-dir": { type: "string", default: "logs" },
+        "log-level": { type: "string", default: "info" },
+        "data-dir": { type: "string" },
+      },
+    }));
+  } catch (error) {
+    // node:util's messages are one line but may end in advice meant for node scripts.
+    throw new UsageError(`${(error as Error).message.split(". ")[0]}; ${USAGE}`);
+  }
+  if (values["data-dir"] !== undefined) throw new UsageError("--data-dir: not supported yet");
+  const name = values.name;
+  if (name === undefined || name === "") throw new UsageError(`--name is required; ${USAGE}`);
+  const places = values.places as PlacesChoice;
+  if (!PLACES_CHOICES.includes(places)) {
+    throw new UsageError(`--places must be one of ${PLACES_CHOICES.join(", ")}`);
+  }
+  const logLevel = values["log-level"] as HerdLogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const placesUrl = values["places-url"];
+  if (placesUrl !== undefined && !isHttpUrl(placesUrl)) {
+    throw new UsageError(`--places-url must be an http or https URL, not ${placesUrl}`);
+  }
+  return {
+    name,
+    configPath: values.config,
+    places,
+    placesUrl: placesUrl?.replace(/\/+$/, ""),
+    logDir: values["log-dir"]!,
+    logLevel,
+  };
+}
+
+/**
+ * The provider `--places` means in this environment: `auto` is `google-new` with a key
+ * (`google` when HERD_PLACES_API=legacy) and `offline` without. Google without a key is a
+ * UsageError.
+ */
+export function choosePlacesProvider(
+  choice: PlacesChoice,
+  env: { apiKey: string | undefined; placesApi: string | undefined },
+): PlacesProviderName {
+  const hasKey = env.apiKey !== undefined && env.apiKey !== "";
+  if (choice === "auto") {
+    if (!hasKey) return "offline";
+    return env.placesApi === "legacy" ? "google" : "google-new";
+  }
+  if (choice !== "offline" && !hasKey) {
+    throw new UsageError(`--places ${choice} needs GOOGLE_PLACES_API_KEY in the environment`);
+  }
+  return choice;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * One client connection: reads lines, has the service act on each as it is read, and sends
+ * the replies in the order the lines came, each whole. A slow lookup holds back only later
+ * replies on this connection. Reading pauses while `linesInFlightMax` replies are pending.
+ */
+import type { LineConnection } from "./connection.ts";
+import type { Line } from "./lines.ts";
+import { type Logger, showWireBytes, showWireText } from "./log.ts";
+import type { Counters } from "./counters.ts";
+import type { HerdService, Reply } from "./service.ts";
+
+export interface ClientSessionOptions {
+  service: HerdService;
+  linesInFlightMax: number;
+  logger: Logger;
+  counters: Counters;
+  /** Current time in ms, for the idle timeout. */
+  clockMs: () => number;
+  /** Aborts every pending lookup (the server is stopping and their grace is over). */
+  stopSignal: AbortSignal;
+}
+
+/** A reply's place in the connection's order; `bytes` is set once it is ready. */
+interface ReplySlot {
+  bytes: Uint8Array | undefined;
+}
+
+export class ClientSession {
+  readonly connection: LineConnection;
+  readonly #options: ClientSessionOptions;
+  readonly #pending: ReplySlot[] = [];
+  /** Aborts lookups still pending when the client goes away. */
+  readonly #gone = new AbortController();
+  readonly #lookupSignal: AbortSignal;
+  #onRepliesSent: (() => void) | undefined;
+  #stopping = false;
+  lastReadMs: number;
+
+  constructor(connection: LineConnection, options: ClientSessionOptions) {
+    this.connection = connection;
+    this.#options = options;
+    this.lastReadMs = options.clockMs();
+    this.#lookupSignal = AbortSignal.any([this.#gone.signal, options.stopSignal]);
+    connection.onClose(() => this.#gone.abort());
+  }
+
+  /** Serves until the client is done or the connection closes; `firstLines` are already read. */
+  async serve(firstLines: Line[]): Promise<void> {
+    const { connection } = this;
+    let lines: Line[] | null = firstLines;
+    while (lines !== null && !this.#stopping) {
+      for (const line of lines) this.#handle(line);
+      if (this.#pending.length >= this.#options.linesInFlightMax) {
+        this.#options.counters.add("limit_lines_in_flight");
+        this.#options.logger.debug("linesInFlightMax reached on {remote}: reading paused", {
+          remote: connection.remote,
+        });
+        await this.#repliesSent();
+      }
+      if (connection.isClosed) return;
+      lines = await connection.readLines();
+      this.lastReadMs = this.#options.clockMs();
+    }
+    // Half-closed by the client, or the server is stopping: answer what was read, then close.
+    await this.#repliesSent();
+    await connection.drained();
+    connection.close();
+  }
+
+  /**
+   * Stops reading: lines already read are still answered, then the connection closes.
+   * A read already waiting returns nothing more to act on.
+   */
+  stop(): void {
+    this.#stopping = true;
+    if (this.#pending.length === 0) {
+      this.connection.drained().then(() => this.connection.close());
+    }
+  }
+
+  #handle(line: Line): void {
+    if (this.#stopping) return;
+    const { logger, service, counters } = this.#options;
+    counters.add("lines_received");
+    logger.info("client {remote} sent {line}", {
+      remote: this.connection.remote,
+      line: showWireText(line.text),
+    });
+    const reply = service.handleLine(line.text, line.tooLong, this.#lookupSignal);
+    this.#enqueue(reply);
+  }
+
+  #enqueue(reply: Reply): void {
+    if (reply instanceof Uint8Array && this.#pending.length === 0) {
+      this.#send(reply);
+      return;
+    }
+    const slot: ReplySlot = { bytes: reply instanceof Uint8Array ? reply : undefined };
+    this.#pending.push(slot);
+    if (reply instanceof Promise) {
+      reply.then((bytes) => {
+        slot.bytes = bytes;
+        this.#sendReady();
+      });
+    }
+  }
+
+  #sendReady(): void {
+    while (this.#pending.length > 0 && this.#pending[0].bytes !== undefined) {
+      this.#send(this.#pending.shift()!.bytes!);
+    }
+    if (this.#pending.length < this.#options.linesInFlightMax && this.#onRepliesSent) {
+      this.#onRepliesSent();
+      this.#onRepliesSent = undefined;
+    }
+    if (this.#stopping && this.#pending.length === 0) {
+      this.connection.drained().then(() => this.connection.close());
+    }
+  }
+
+  #send(bytes: Uint8Array): void {
+    this.#options.logger.info("reply to {remote}: {reply}", {
+      remote: this.connection.remote,
+      reply: showWireBytes(bytes),
+    });
+    this.connection.send(bytes);
+    if (this.connection.isClosed) {
+      this.#options.counters.add("limit_output_bytes");
+    }
+  }
+
+  /** Resolves once fewer than `linesInFlightMax` replies are pending — or none, when stopping. */
+  #repliesSent(): Promise<void> {
+    const done = () =>
+      this.#pending.length === 0 ||
+      (!this.#stopping && !this.connection.sawEnd &&
+        this.#pending.length < this.#options.linesInFlightMax);
+    if (done() || this.connection.isClosed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (done() || this.connection.isClosed) resolve();
+        else this.#onRepliesSent = check;
+      };
+      this.#onRepliesSent = check;
+      this.connection.onClose(() => resolve());
+    });
+  }
+}

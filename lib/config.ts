@@ -1,0 +1,234 @@
+/**
+ * herd.json and the built-in default → one validated, typed Config. Reads the file and
+ * nothing else; every rule of the contract's config section is checked here, so the rest of
+ * the program can trust what it gets. Invalid input throws ConfigError with one line.
+ */
+
+/** Where one server listens. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/** The limits table of the contract; every value is a positive whole number. */
+export interface Limits {
+  placesTimeoutMs: number;
+  placesConcurrencyMax: number;
+  placesCallsPerSecondMax: number;
+  placesQueueMax: number;
+  lineBytesMax: number;
+  linesInFlightMax: number;
+  outputBytesMax: number;
+  connectionsMax: number;
+  idleTimeoutMs: number;
+  clientsMax: number;
+}
+
+/** Which Places API (New) fields are requested: Pro, or Pro plus the Enterprise fields. */
+export type PlacesFieldTier = "pro" | "enterprise";
+
+export interface Config {
+  servers: ReadonlyMap<string, ServerAddress>;
+  /** Each server's neighbours, sorted by name. */
+  neighbours: ReadonlyMap<string, readonly string[]>;
+  limits: Limits;
+  placesFields: PlacesFieldTier;
+  /** Valid but worth telling the operator (e.g. a disconnected graph). */
+  warnings: string[];
+}
+
+/** A config that cannot be used; the message is one line for stderr. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  placesTimeoutMs: 5000,
+  placesConcurrencyMax: 8,
+  placesCallsPerSecondMax: 10,
+  placesQueueMax: 64,
+  lineBytesMax: 65536,
+  linesInFlightMax: 64,
+  outputBytesMax: 1048576,
+  connectionsMax: 20000,
+  idleTimeoutMs: 600000,
+  clientsMax: 10000000,
+};
+
+/** Inclusive ranges; outside them a value is refused rather than clamped. */
+const LIMIT_RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = {
+  placesTimeoutMs: [1, 600_000],
+  placesConcurrencyMax: [1, 10_000],
+  placesCallsPerSecondMax: [1, 100_000],
+  placesQueueMax: [0, 1_000_000],
+  lineBytesMax: [64, 64 * 1024 * 1024],
+  linesInFlightMax: [1, 1_000_000],
+  outputBytesMax: [1024, 1024 * 1024 * 1024],
+  connectionsMax: [1, 10_000_000],
+  idleTimeoutMs: [1, 7 * 24 * 3600 * 1000],
+  clientsMax: [1, 1_000_000_000],
+};
+
+const DEFAULT_HOST = "127.0.0.1";
+const DEFAULT_SERVER_NAMES = ["Jaquez", "Hill", "Smith", "Singleton", "Campbell"];
+const DEFAULT_PORT_FIRST = 12000;
+const DEFAULT_LINKS = [
+  ["Hill", "Jaquez"],
+  ["Hill", "Smith"],
+  ["Singleton", "Jaquez"],
+  ["Singleton", "Smith"],
+  ["Singleton", "Campbell"],
+  ["Smith", "Campbell"],
+];
+
+/** The herd.json equivalent of the built-in default. */
+export function defaultConfigJson(): unknown {
+  return {
+    servers: Object.fromEntries(
+      DEFAULT_SERVER_NAMES.map((name, index) => [name, {
+        port: DEFAULT_PORT_FIRST + index,
+        host: DEFAULT_HOST,
+      }]),
+    ),
+    links: DEFAULT_LINKS,
+  };
+}
+
+/** Reads and validates a config file, or returns the default when `path` is undefined. */
+export async function loadConfig(path: string | undefined): Promise<Config> {
+  if (path === undefined) return validateConfig(defaultConfigJson());
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
+    throw new ConfigError(`config ${path}: cannot read: ${reason}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config ${path}: not JSON: ${(error as Error).message}`);
+  }
+  try {
+    return validateConfig(json);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`config ${path}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Validates parsed herd.json; throws ConfigError naming the first problem. */
+export function validateConfig(json: unknown): Config {
+  const root = expectObject(json, "the top level");
+  rejectUnknownKeys(root, ["servers", "links", "limits", "placesFields"], "the top level");
+  const servers = validateServers(root.servers);
+  const neighbours = validateLinks(root.links ?? [], servers);
+  const limits = validateLimits(root.limits ?? {});
+  const placesFields = validatePlacesFields(root.placesFields ?? "pro");
+  const warnings = isConnected(neighbours)
+    ? []
+    : ["the servers' links do not connect them all: updates will not reach every server"];
+  return { servers, neighbours, limits, placesFields, warnings };
+}
+
+function validateServers(value: unknown): Map<string, ServerAddress> {
+  const entries = Object.entries(expectObject(value, '"servers"'));
+  if (entries.length === 0) throw new ConfigError('"servers" is empty');
+  const servers = new Map<string, ServerAddress>();
+  const seenAddresses = new Map<string, string>();
+  for (const [name, entry] of entries) {
+    if (name === "" || /\s/.test(name)) {
+      throw new ConfigError(`server name ${JSON.stringify(name)} is empty or has white space`);
+    }
+    const where = `server ${name}`;
+    const fields = expectObject(entry, where);
+    rejectUnknownKeys(fields, ["host", "port"], where);
+    const port = fields.port;
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
+      throw new ConfigError(`${where}: "port" must be a whole number from 1 to 65535`);
+    }
+    const host = fields.host ?? DEFAULT_HOST;
+    if (typeof host !== "string" || host === "" || /\s/.test(host)) {
+      throw new ConfigError(`${where}: "host" must be a non-empty string without white space`);
+    }
+    const address = `${host}:${port}`;
+    const twin = seenAddresses.get(address);
+    if (twin !== undefined) throw new ConfigError(`servers ${twin} and ${name} both use ${address}`);
+    seenAddresses.set(address, name);
+    servers.set(name, { host, port: port as number });
+  }
+  return servers;
+}
+
+function validateLinks(
+  value: unknown,
+  servers: ReadonlyMap<string, ServerAddress>,
+): Map<string, string[]> {
+  if (!Array.isArray(value)) throw new ConfigError('"links" must be an array of name pairs');
+  const neighbours = new Map<string, string[]>([...servers.keys()].map((name) => [name, []]));
+  const seenPairs = new Set<string>();
+  for (const link of value) {
+    if (!Array.isArray(link) || link.length !== 2 || link.some((end) => typeof end !== "string")) {
+      throw new ConfigError(`link ${JSON.stringify(link)} must be a pair of server names`);
+    }
+    const [a, b] = link as [string, string];
+    for (const end of [a, b]) {
+      if (!servers.has(end)) throw new ConfigError(`link ${a}–${b} names unknown server ${end}`);
+    }
+    if (a === b) throw new ConfigError(`link ${a}–${b} links a server to itself`);
+    const pair = [a, b].sort().join("\n");
+    if (seenPairs.has(pair)) throw new ConfigError(`link ${a}–${b} is given twice`);
+    seenPairs.add(pair);
+    neighbours.get(a)!.push(b);
+    neighbours.get(b)!.push(a);
+  }
+  for (const list of neighbours.values()) list.sort();
+  return neighbours;
+}
+
+function validateLimits(value: unknown): Limits {
+  const given = expectObject(value, '"limits"');
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [key, limit] of Object.entries(given)) {
+    if (!(key in LIMIT_RANGES)) throw new ConfigError(`unknown limit "${key}"`);
+    const [min, max] = LIMIT_RANGES[key as keyof Limits];
+    if (!Number.isInteger(limit) || (limit as number) < min || (limit as number) > max) {
+      throw new ConfigError(`limit "${key}" must be a whole number from ${min} to ${max}`);
+    }
+    limits[key as keyof Limits] = limit as number;
+  }
+  return limits;
+}
+
+function validatePlacesFields(value: unknown): PlacesFieldTier {
+  if (value === "pro" || value === "enterprise") return value;
+  throw new ConfigError('"placesFields" must be "pro" or "enterprise"');
+}
+
+function isConnected(neighbours: ReadonlyMap<string, readonly string[]>): boolean {
+  const [first] = neighbours.keys();
+  const reached = new Set([first]);
+  const frontier = [first];
+  while (frontier.length > 0) {
+    for (const next of neighbours.get(frontier.pop()!)!) {
+      if (!reached.has(next)) {
+        reached.add(next);
+        frontier.push(next);
+      }
+    }
+  }
+  return reached.size === neighbours.size;
+}
+
+function expectObject(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${where} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function rejectUnknownKeys(object: Record<string, unknown>, known: string[], where: string) {
+  const unknown = Object.keys(object).find((key) => !known.includes(key));
+  if (unknown !== undefined) throw new ConfigError(`${where}: unknown key "${unknown}"`);
+}

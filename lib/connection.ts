@@ -1,0 +1,152 @@
+/**
+ * One TCP connection as lines in and bytes out, for clients and peers alike. Reading hands
+ * back whole lines; writing queues bytes and sends everything queued in one write, so many
+ * replies share a syscall. Unsent output past `outputBytesMax` closes the connection: a
+ * reader that never reads must not grow memory without bound. Knows nothing of the protocol.
+ */
+import { Buffer } from "node:buffer";
+import { type Line, LineSplitter } from "./lines.ts";
+
+const READ_BUFFER_BYTES_MIN = 2 * 1024;
+const READ_BUFFER_BYTES_MAX = 64 * 1024;
+
+export interface LineConnectionOptions {
+  lineBytesMax: number;
+  outputBytesMax: number;
+}
+
+/** Why a connection was closed, for the log. */
+export type CloseReason = "done" | "output limit" | "write failed" | "read failed" | string;
+
+export class LineConnection {
+  readonly conn: Deno.Conn;
+  readonly remote: string;
+  readonly #splitter: LineSplitter;
+  readonly #outputBytesMax: number;
+  #readBuffer = new Uint8Array(READ_BUFFER_BYTES_MIN);
+  #outbox: Uint8Array[] = [];
+  #unsentBytes = 0;
+  #writing = false;
+  #drainWaiters: Array<() => void> = [];
+  #closeReason: CloseReason | undefined;
+  #closeListeners: Array<(reason: CloseReason) => void> = [];
+  #sawEnd = false;
+
+  constructor(conn: Deno.Conn, options: LineConnectionOptions) {
+    this.conn = conn;
+    const address = conn.remoteAddr as Deno.NetAddr;
+    this.remote = `${address.hostname}:${address.port}`;
+    this.#splitter = new LineSplitter(options.lineBytesMax);
+    this.#outputBytesMax = options.outputBytesMax;
+    // Replies are already batched per turn; Nagle's algorithm would only add latency.
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  }
+
+  get isClosed(): boolean {
+    return this.#closeReason !== undefined;
+  }
+
+  get unsentBytes(): number {
+    return this.#unsentBytes;
+  }
+
+  /** True once the peer half-closed (or the read side failed). */
+  get sawEnd(): boolean {
+    return this.#sawEnd;
+  }
+
+  /**
+   * Waits for bytes and returns the lines they complete (possibly none). At end of input
+   * returns the final unterminated line, if any, and then `null` from then on.
+   */
+  async readLines(): Promise<Line[] | null> {
+    if (this.#sawEnd || this.isClosed) return null;
+    let bytesRead: number | null;
+    try {
+      bytesRead = await this.conn.read(this.#readBuffer);
+    } catch {
+      bytesRead = null;
+    }
+    if (bytesRead === null) {
+      this.#sawEnd = true;
+      const last = this.#splitter.end();
+      return last === undefined ? null : [last];
+    }
+    const lines = this.#splitter.push(this.#readBuffer.subarray(0, bytesRead));
+    // A full buffer means more is waiting: read bigger next time; idle peers stay small.
+    if (bytesRead === this.#readBuffer.length && this.#readBuffer.length < READ_BUFFER_BYTES_MAX) {
+      this.#readBuffer = new Uint8Array(this.#readBuffer.length * 2);
+    }
+    return lines;
+  }
+
+  /** Queues wire text (one byte per code unit) for sending. */
+  sendText(text: string): void {
+    this.send(Buffer.from(text, "latin1"));
+  }
+
+  /** Queues bytes; they go out with everything else queued in the same turn. */
+  send(bytes: Uint8Array): void {
+    if (this.isClosed) return;
+    this.#outbox.push(bytes);
+    this.#unsentBytes += bytes.length;
+    if (this.#unsentBytes > this.#outputBytesMax) {
+      this.close("output limit");
+      return;
+    }
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => this.#writeOutbox());
+    }
+  }
+
+  /** Resolves when every queued byte has been handed to the kernel (or the connection closed). */
+  drained(): Promise<void> {
+    if (!this.#writing || this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** Calls `listener` once when the connection closes, with the reason. */
+  onClose(listener: (reason: CloseReason) => void): void {
+    if (this.#closeReason !== undefined) listener(this.#closeReason);
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Closes at once; unsent output is dropped. Safe to call more than once. */
+  close(reason: CloseReason = "done"): void {
+    if (this.isClosed) return;
+    this.#closeReason = reason;
+    this.#outbox = [];
+    this.#unsentBytes = 0;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed by the other side; nothing left to release.
+    }
+    this.#wakeDrainWaiters();
+    for (const listener of this.#closeListeners.splice(0)) listener(reason);
+  }
+
+  async #writeOutbox(): Promise<void> {
+    try {
+      while (this.#outbox.length > 0 && !this.isClosed) {
+        const batch = this.#outbox.length === 1 ? this.#outbox[0] : Buffer.concat(this.#outbox);
+        this.#outbox = [];
+        let offset = 0;
+        while (offset < batch.length) {
+          offset += await this.conn.write(batch.subarray(offset));
+        }
+        this.#unsentBytes -= batch.length;
+      }
+    } catch {
+      this.close("write failed");
+    } finally {
+      this.#writing = false;
+      this.#wakeDrainWaiters();
+    }
+  }
+
+  #wakeDrainWaiters(): void {
+    for (const wake of this.#drainWaiters.splice(0)) wake();
+  }
+}

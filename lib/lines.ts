@@ -1,0 +1,83 @@
+/**
+ * Splits a byte stream into lines of wire text (one code unit per byte), knowing nothing of
+ * the protocol above. A line ends in `\n`; one `\r` before it is dropped. A line longer than
+ * the limit is cut to its first `lineBytesMax` bytes and the rest, up to the next `\n`, is
+ * discarded — so a partial line never holds more than `lineBytesMax + 1` bytes.
+ */
+import { Buffer } from "node:buffer";
+
+/** One complete line; `tooLong` when it was cut at the limit. */
+export interface Line {
+  text: string;
+  tooLong: boolean;
+}
+
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = "\r";
+
+export class LineSplitter {
+  readonly #lineBytesMax: number;
+  #partial = "";
+  #discarding = false;
+
+  constructor(lineBytesMax: number) {
+    this.#lineBytesMax = lineBytesMax;
+  }
+
+  /** Bytes held of a line not yet ended. */
+  get partialBytes(): number {
+    return this.#partial.length;
+  }
+
+  /** Feeds bytes; returns the lines they complete, in order. */
+  push(chunk: Uint8Array): Line[] {
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lines: Line[] = [];
+    let start = 0;
+    while (start < bytes.length) {
+      const end = bytes.indexOf(NEWLINE, start);
+      if (end === -1) {
+        this.#hold(bytes.toString("latin1", start), lines);
+        break;
+      }
+      const piece = bytes.toString("latin1", start, end);
+      start = end + 1;
+      if (this.#discarding) {
+        this.#discarding = false;
+        continue;
+      }
+      const line = this.#finish(this.#partial + piece);
+      this.#partial = "";
+      lines.push(line);
+    }
+    return lines;
+  }
+
+  /** The bytes after the last `\n` when the peer half-closes, as a final line, if any. */
+  end(): Line | undefined {
+    const rest = this.#partial;
+    this.#partial = "";
+    if (this.#discarding || rest === "") {
+      this.#discarding = false;
+      return undefined;
+    }
+    return this.#finish(rest);
+  }
+
+  #finish(raw: string): Line {
+    const text = raw.endsWith(CARRIAGE_RETURN) ? raw.slice(0, -1) : raw;
+    if (text.length <= this.#lineBytesMax) return { text, tooLong: false };
+    return { text: text.slice(0, this.#lineBytesMax), tooLong: true };
+  }
+
+  #hold(piece: string, lines: Line[]): void {
+    if (this.#discarding) return;
+    this.#partial += piece;
+    // One extra byte may be the `\r` of a line exactly at the limit.
+    if (this.#partial.length > this.#lineBytesMax + 1) {
+      lines.push({ text: this.#partial.slice(0, this.#lineBytesMax), tooLong: true });
+      this.#partial = "";
+      this.#discarding = true;
+    }
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * One herd server: listens on its port, tells clients from neighbours by the first line,
+ * enforces the connection limits (count, idle time), logs counters every minute, and stops
+ * gracefully. The decisions about lines live in the service, those about links in peers.
+ */
+import type { Config } from "./config.ts";
+import { LineConnection } from "./connection.ts";
+import { ClientSession } from "./client_session.ts";
+import { Counters } from "./counters.ts";
+import type { Logger } from "./log.ts";
+import { PeerLinks } from "./peers.ts";
+import { HerdService } from "./service.ts";
+import { ClientStore } from "./store.ts";
+import type { PlacesProvider } from "./places/provider.ts";
+
+const COUNTERS_LOG_INTERVAL_MS = 60_000;
+const IDLE_SWEEP_INTERVAL_MS_MAX = 1000;
+/** How long a stop lets pending Places calls run before answering them UNKNOWN_ERROR. */
+export const STOP_LOOKUP_GRACE_MS = 2000;
+
+export interface HerdServerOptions {
+  name: string;
+  config: Config;
+  places: PlacesProvider;
+  logger: Logger;
+  clockNs?: () => bigint;
+}
+
+/** Wall-clock time in integer nanoseconds, finer than Date.now() where the platform allows. */
+export function systemClockNs(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+}
+
+export class HerdServer {
+  readonly counters = new Counters();
+  readonly store: ClientStore;
+  readonly peers: PeerLinks;
+  readonly #options: HerdServerOptions;
+  readonly #service: HerdService;
+  readonly #sessions = new Set<ClientSession>();
+  readonly #stopLookups = new AbortController();
+  #listener: Deno.Listener | undefined;
+  #timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(options: HerdServerOptions) {
+    this.#options = options;
+    const { config, name, logger } = options;
+    this.store = new ClientStore(config.limits.clientsMax);
+    this.peers = new PeerLinks({
+      serverName: name,
+      neighbours: config.neighbours.get(name)!,
+      addresses: config.servers,
+      store: this.store,
+      lineBytesMax: config.limits.lineBytesMax,
+      logger,
+      counters: this.counters,
+    });
+    this.#service = new HerdService({
+      serverName: name,
+      store: this.store,
+      places: options.places,
+      placesTimeoutMs: config.limits.placesTimeoutMs,
+      clockNs: options.clockNs ?? systemClockNs,
+      flood: (update) => this.peers.flood(update),
+      logger,
+      counters: this.counters,
+    });
+  }
+
+  /** Binds the port (throws if it cannot), then serves and dials neighbours in the background. */
+  start(): void {
+    const address = this.#options.config.servers.get(this.#options.name)!;
+    this.#listener = Deno.listen({ hostname: address.host, port: address.port });
+    this.#acceptLoop(this.#listener);
+    this.peers.start();
+    const { idleTimeoutMs } = this.#options.config.limits;
+    this.#timers.push(
+      setInterval(() => this.#closeIdle(), Math.min(idleTimeoutMs, IDLE_SWEEP_INTERVAL_MS_MAX)),
+      setInterval(() => this.logCounters(), COUNTERS_LOG_INTERVAL_MS),
+    );
+  }
+
+  logCounters(): void {
+    this.#options.logger.info("counters: clients={clients} links={links} {counters}", {
+      clients: this.store.size,
+      links: this.peers.linkedPeers.join(",") || "none",
+      counters: this.counters.format(),
+    });
+  }
+
+  /**
+   * Stops accepting and reading, answers the lines already read (lookups still pending after
+   * {@link STOP_LOOKUP_GRACE_MS} get the UNKNOWN_ERROR body), closes every connection.
+   */
+  async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#listener?.close();
+    const graceTimer = setTimeout(() => this.#stopLookups.abort(), STOP_LOOKUP_GRACE_MS);
+    const sessionsDone = [...this.#sessions].map((session) => {
+      const closed = new Promise<void>((resolve) => session.connection.onClose(() => resolve()));
+      session.stop();
+      return closed;
+    });
+    await Promise.all(sessionsDone);
+    clearTimeout(graceTimer);
+    await this.peers.stop();
+    this.logCounters();
+  }
+
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+    const { limits } = this.#options.config;
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource) return; // listener closed by stop()
+        this.#options.logger.warn("accept failed: {error}", { error: String(error) });
+        continue;
+      }
+      const connection = new LineConnection(conn, {
+        lineBytesMax: limits.lineBytesMax,
+        outputBytesMax: limits.outputBytesMax,
+      });
+      if (this.#sessions.size >= limits.connectionsMax) {
+        this.counters.add("limit_connections_max");
+        this.#options.logger.warn("connectionsMax reached: closed {remote} without reply", {
+          remote: connection.remote,
+        });
+        connection.close("connectionsMax");
+        continue;
+      }
+      this.#serve(connection);
+    }
+  }
+
+  async #serve(connection: LineConnection): Promise<void> {
+    const { logger, config } = this.#options;
+    const session = new ClientSession(connection, {
+      service: this.#service,
+      linesInFlightMax: config.limits.linesInFlightMax,
+      logger,
+      counters: this.counters,
+      clockMs: Date.now,
+      stopSignal: this.#stopLookups.signal,
+    });
+    this.#sessions.add(session);
+    this.counters.add("connections_accepted");
+    logger.debug("client {remote} connected", { remote: connection.remote });
+    connection.onClose((reason) => {
+      this.#sessions.delete(session);
+      const level = reason === "done" ? "debug" : "warn";
+      logger[level]("client {remote} closed: {reason}", { remote: connection.remote, reason });
+    });
+    let first: Awaited<ReturnType<LineConnection["readLines"]>> = [];
+    while (first !== null && first.length === 0) first = await connection.readLines();
+    if (first !== null && PeerLinks.isHello(first[0].text)) {
+      this.#sessions.delete(session);
+      this.peers.accept(connection, first[0].text, first.slice(1));
+      return;
+    }
+    await session.serve(first ?? []);
+  }
+
+  #closeIdle(): void {
+    const { idleTimeoutMs } = this.#options.config.limits;
+    const now = Date.now();
+    for (const session of this.#sessions) {
+      if (now - session.lastReadMs >= idleTimeoutMs) {
+        this.counters.add("limit_idle_timeout");
+        session.connection.close("idle timeout");
+      }
+    }
+  }
+}

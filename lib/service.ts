@@ -1,0 +1,126 @@
+/**
+ * What one herd server does with a client's line: store and flood an IAMAT, answer a
+ * WHATSAT through the Places provider, or refuse the line. Owns the meaning of the protocol
+ * but no sockets: the clock, the provider and the flood are passed in, so tests drive it
+ * without a network and without sleeping.
+ */
+import { Buffer } from "node:buffer";
+import type { Counters } from "./counters.ts";
+import type { Logger } from "./log.ts";
+import { showWireText } from "./log.ts";
+import {
+  formatAtLine,
+  formatInvalidReply,
+  formatPlacesBody,
+  type IamatMessage,
+  parseAtLine,
+  parseClientLine,
+  parseLocation,
+  type WhatsatMessage,
+} from "./protocol.ts";
+import type { ClientStore, StoredUpdate } from "./store.ts";
+import { type PlacesBody, type PlacesProvider, unknownErrorBody } from "./places/provider.ts";
+
+export interface ServiceOptions {
+  serverName: string;
+  store: ClientStore;
+  places: PlacesProvider;
+  placesTimeoutMs: number;
+  /** Current wall-clock time in integer nanoseconds since the epoch. */
+  clockNs: () => bigint;
+  /** Hands an accepted update to the neighbour links (without waiting for them). */
+  flood: (update: StoredUpdate) => void;
+  logger: Logger;
+  counters: Counters;
+}
+
+/** A reply ready to send now, or one that a Places lookup will complete. */
+export type Reply = Uint8Array | Promise<Uint8Array>;
+
+const NEWLINE = "\n";
+const REPLY_END = "\n\n";
+
+export class HerdService {
+  readonly #options: ServiceOptions;
+
+  constructor(options: ServiceOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Acts on one client line now (store, flood, start a lookup) and returns its reply.
+   * `signal` aborts a pending lookup when the client has gone or the server is stopping;
+   * the reply then carries the `UNKNOWN_ERROR` body.
+   */
+  handleLine(line: string, tooLong: boolean, signal: AbortSignal): Reply {
+    const message = tooLong ? undefined : parseClientLine(line);
+    switch (message?.kind) {
+      case "IAMAT":
+        return this.#iamat(message, line);
+      case "WHATSAT":
+        return this.#whatsat(message, line, signal);
+      default:
+        this.#options.counters.add(tooLong ? "lines_too_long" : "lines_invalid");
+        return this.#invalid(line);
+    }
+  }
+
+  #invalid(line: string): Uint8Array {
+    return Buffer.from(formatInvalidReply(line), "latin1");
+  }
+
+  #iamat(message: IamatMessage, line: string): Uint8Array {
+    const { serverName, store, counters, logger, flood } = this.#options;
+    const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
+    const update = { clientId: message.clientId, timeNs: message.timeNs, atLine };
+    const result = store.offer(update, undefined);
+    if (result === "full") {
+      counters.add("limit_clients_max");
+      logger.warn("clientsMax reached: refused new client {id}", {
+        id: showWireText(message.clientId),
+      });
+      return this.#invalid(line);
+    }
+    if (result === "stored") {
+      counters.add("iamat_stored");
+      flood(store.get(message.clientId)!);
+    } else {
+      counters.add("iamat_stale");
+    }
+    return Buffer.from(atLine + NEWLINE, "latin1");
+  }
+
+  #whatsat(message: WhatsatMessage, line: string, signal: AbortSignal): Reply {
+    const held = this.#options.store.get(message.clientId);
+    const coordinates = held && parseLocation(parseAtLine(held.atLine)!.location);
+    if (held === undefined || coordinates === undefined) {
+      this.#options.counters.add("whatsat_unknown_client");
+      return this.#invalid(line);
+    }
+    this.#options.counters.add("whatsat");
+    const query = {
+      latitude: coordinates.latitude,
+      longitude: coordinates.longitude,
+      radiusMetres: message.radiusMetres,
+    };
+    const deadline = AbortSignal.any([AbortSignal.timeout(this.#options.placesTimeoutMs), signal]);
+    return lookupUntil(this.#options.places.lookup(query, deadline), deadline).then((body) =>
+      Buffer.concat([
+        Buffer.from(held.atLine + NEWLINE, "latin1"),
+        Buffer.from(formatPlacesBody(body, message.bound) + REPLY_END, "utf8"),
+      ])
+    );
+  }
+}
+
+/** The lookup's body, or `UNKNOWN_ERROR` the moment `signal` aborts — whichever is first. */
+function lookupUntil(lookup: Promise<PlacesBody>, signal: AbortSignal): Promise<PlacesBody> {
+  if (signal.aborted) return Promise.resolve(unknownErrorBody());
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(unknownErrorBody());
+    signal.addEventListener("abort", onAbort, { once: true });
+    lookup.then(resolve, () => resolve(unknownErrorBody())).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}

