@@ -4,12 +4,16 @@
  */
 import { choosePlacesProvider, parseCli, UsageError } from "./lib/cli.ts";
 import { ConfigError, loadConfig } from "./lib/config.ts";
+import { Counters } from "./lib/counters.ts";
 import { setupLogging } from "./lib/log.ts";
 import { createPlacesProvider } from "./lib/places/select.ts";
+import { raiseOpenFilesLimit } from "./lib/open_files.ts";
 import { HerdServer } from "./lib/server.ts";
 
 /** After a first signal, the latest moment to be gone (the contract allows 3 s). */
 const STOP_DEADLINE_MS = 2800;
+/** File descriptors beyond client connections: peer links, logs, the listener, Places calls. */
+const OPEN_FILES_SPARE = 64;
 
 async function main(args: string[]): Promise<number> {
   const options = parseCli(args);
@@ -31,14 +35,17 @@ async function main(args: string[]): Promise<number> {
     options.name,
     options.logLevel,
   );
+  const counters = new Counters();
   const places = createPlacesProvider(providerName, {
     apiKey: Deno.env.get("GOOGLE_PLACES_API_KEY") ?? "",
     baseUrl: options.placesUrl,
     fieldTier: config.placesFields,
+    limits: config.limits,
     logger,
+    counters,
   });
   const { host, port } = config.servers.get(options.name)!;
-  const server = new HerdServer({ name: options.name, config, places, logger });
+  const server = new HerdServer({ name: options.name, config, places, logger, counters });
   try {
     server.start();
   } catch (error) {
@@ -51,6 +58,7 @@ async function main(args: string[]): Promise<number> {
   }
   const warnings = [
     ...config.warnings,
+    ...openFilesWarnings(config.limits.connectionsMax),
     "HERD_SECRET is not set: any process that reaches a port can pose as a peer",
   ];
   for (const warning of warnings) {
@@ -66,6 +74,18 @@ async function main(args: string[]): Promise<number> {
     peers: config.neighbours.get(options.name)!.join(",") || "none",
   });
   return await stopOnSignal(server, closeLog, logger.info.bind(logger));
+}
+
+/** Raises the open-files limit; warns when it cannot hold every allowed connection. */
+function openFilesWarnings(connectionsMax: number): string[] {
+  const limit = raiseOpenFilesLimit();
+  if (limit === undefined) return ["could not read or raise the open-files limit"];
+  const needed = connectionsMax + OPEN_FILES_SPARE;
+  if (limit.soft >= needed) return [];
+  return [
+    `open-files limit is ${limit.soft}, below connectionsMax + ${OPEN_FILES_SPARE} (${needed}): ` +
+    "the system will refuse connections before herd's limit does",
+  ];
 }
 
 /** Waits for SIGINT/SIGTERM, stops gracefully; a second signal exits 1 at once. */

@@ -8,6 +8,7 @@
  * changed since — `U <seq> <AT line>` in batches that yield — and `SYNCED <seq>`; live floods
  * are `U` lines too. An epoch is one run of a server, so a restarted end gets everything.
  */
+import { raceAbort, sleep } from "./abortable.ts";
 import type { ServerAddress } from "./config.ts";
 import { LineConnection } from "./connection.ts";
 import type { Counters } from "./counters.ts";
@@ -152,12 +153,17 @@ export class PeerLinks {
     const dial = this.#options.dial ?? ((address: ServerAddress) =>
       Deno.connect({ hostname: address.host, port: address.port }));
     const deadline = AbortSignal.any([AbortSignal.timeout(HELLO_TIMEOUT_MS), this.#stopped.signal]);
-    let conn: Deno.Conn;
-    try {
-      conn = await untilAborted(dial(addresses.get(peer)!), deadline, (late) => late.close());
-    } catch (error) {
-      return error instanceof Error ? error.message : String(error);
-    }
+    let failure = "connect timed out";
+    const conn = await raceAbort(
+      dial(addresses.get(peer)!).catch((error) => {
+        failure = error instanceof Error ? error.message : String(error);
+        throw error;
+      }),
+      deadline,
+      () => undefined,
+      (late) => late.close(),
+    );
+    if (conn === undefined) return failure;
     const connection = new LineConnection(conn, {
       lineBytesMax: lineBytesMax + PEER_LINE_BYTES_EXTRA,
       outputBytesMax: PEER_OUTPUT_BYTES_MAX,
@@ -312,41 +318,4 @@ export class PeerLinks {
       afterSeq,
     });
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-/**
- * `promise`'s value, or a rejection when `signal` aborts first; a value that arrives after
- * that is handed to `discard` so nothing leaks.
- */
-function untilAborted<T>(
-  promise: Promise<T>,
-  signal: AbortSignal,
-  discard: (late: T) => void,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new Error("timed out"));
-    if (signal.aborted) onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        if (signal.aborted) discard(value);
-        else resolve(value);
-      },
-      reject,
-    ).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

@@ -6,12 +6,13 @@
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
 import { ClientSession } from "./client_session.ts";
-import { Counters } from "./counters.ts";
+import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import { PeerLinks } from "./peers.ts";
 import { HerdService } from "./service.ts";
 import { ClientStore } from "./store.ts";
 import type { PlacesProvider } from "./places/provider.ts";
+import { SharedLookups } from "./places/shared.ts";
 
 const COUNTERS_LOG_INTERVAL_MS = 60_000;
 const IDLE_SWEEP_INTERVAL_MS_MAX = 1000;
@@ -23,6 +24,8 @@ export interface HerdServerOptions {
   config: Config;
   places: PlacesProvider;
   logger: Logger;
+  /** Shared with whoever else reports (the Places provider's call log). */
+  counters: Counters;
   clockNs?: () => bigint;
 }
 
@@ -32,7 +35,7 @@ export function systemClockNs(): bigint {
 }
 
 export class HerdServer {
-  readonly counters = new Counters();
+  readonly counters: Counters;
   readonly store: ClientStore;
   readonly peers: PeerLinks;
   readonly #options: HerdServerOptions;
@@ -45,6 +48,7 @@ export class HerdServer {
   constructor(options: HerdServerOptions) {
     this.#options = options;
     const { config, name, logger } = options;
+    this.counters = options.counters;
     this.store = new ClientStore(config.limits.clientsMax);
     this.peers = new PeerLinks({
       serverName: name,
@@ -58,7 +62,7 @@ export class HerdServer {
     this.#service = new HerdService({
       serverName: name,
       store: this.store,
-      places: options.places,
+      places: new SharedLookups(options.places, this.counters),
       placesTimeoutMs: config.limits.placesTimeoutMs,
       clockNs: options.clockNs ?? systemClockNs,
       flood: (update) => this.peers.flood(update),
@@ -148,7 +152,7 @@ export class HerdServer {
     this.counters.add("connections_accepted");
     logger.debug("client {remote} connected", { remote: connection.remote });
     connection.onClose((reason) => {
-      this.#sessions.delete(session);
+      if (!this.#sessions.delete(session)) return; // became a peer link: peers log it
       const level = reason === "done" ? "debug" : "warn";
       logger[level]("client {remote} closed: {reason}", { remote: connection.remote, reason });
     });

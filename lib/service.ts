@@ -19,12 +19,12 @@ import {
   type WhatsatMessage,
 } from "./protocol.ts";
 import type { ClientStore, StoredUpdate } from "./store.ts";
-import { type PlacesBody, type PlacesProvider, unknownErrorBody } from "./places/provider.ts";
+import type { SharedLookups } from "./places/shared.ts";
 
 export interface ServiceOptions {
   serverName: string;
   store: ClientStore;
-  places: PlacesProvider;
+  places: SharedLookups;
   placesTimeoutMs: number;
   /** Current wall-clock time in integer nanoseconds since the epoch. */
   clockNs: () => bigint;
@@ -38,6 +38,8 @@ export interface ServiceOptions {
 export type Reply = Uint8Array | Promise<Uint8Array>;
 
 const NEWLINE = "\n";
+/** The provider must stop this much before the client's deadline so its answer still counts. */
+const PROVIDER_DEADLINE_MARGIN_MS_MAX = 50;
 const REPLY_END = "\n\n";
 
 export class HerdService {
@@ -97,30 +99,24 @@ export class HerdService {
       this.#options.counters.add("whatsat_unknown_client");
       return this.#invalid(line);
     }
-    this.#options.counters.add("whatsat");
+    const { counters, placesTimeoutMs, places } = this.#options;
+    counters.add("whatsat");
     const query = {
       latitude: coordinates.latitude,
       longitude: coordinates.longitude,
       radiusMetres: message.radiusMetres,
+      locationKey: coordinates.key,
     };
-    const deadline = AbortSignal.any([AbortSignal.timeout(this.#options.placesTimeoutMs), signal]);
-    return lookupUntil(this.#options.places.lookup(query, deadline), deadline).then((body) =>
-      Buffer.concat([
+    const marginMs = Math.min(PROVIDER_DEADLINE_MARGIN_MS_MAX, Math.floor(placesTimeoutMs / 10));
+    const providerDeadline = AbortSignal.timeout(placesTimeoutMs - marginMs);
+    const clientDeadline = AbortSignal.timeout(placesTimeoutMs);
+    const waiter = AbortSignal.any([clientDeadline, signal]);
+    return places.lookup(query, providerDeadline, waiter).then((body) => {
+      if (clientDeadline.aborted) counters.add("places_timeouts");
+      return Buffer.concat([
         Buffer.from(held.atLine + NEWLINE, "latin1"),
         Buffer.from(formatPlacesBody(body, message.bound) + REPLY_END, "utf8"),
-      ])
-    );
+      ]);
+    });
   }
-}
-
-/** The lookup's body, or `UNKNOWN_ERROR` the moment `signal` aborts — whichever is first. */
-function lookupUntil(lookup: Promise<PlacesBody>, signal: AbortSignal): Promise<PlacesBody> {
-  if (signal.aborted) return Promise.resolve(unknownErrorBody());
-  return new Promise((resolve) => {
-    const onAbort = () => resolve(unknownErrorBody());
-    signal.addEventListener("abort", onAbort, { once: true });
-    lookup.then(resolve, () => resolve(unknownErrorBody())).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
 }

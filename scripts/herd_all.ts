@@ -3,11 +3,11 @@
  * line they print with the server's name, and on Ctrl-C (or SIGTERM) passes the signal on
  * once to each and waits for them. Arguments are passed to every server (e.g. --config).
  */
+import { SERVER_PERMISSIONS } from "./permissions.ts";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,7 +23,7 @@ const children = [...config.servers.keys()].map((name) => {
   // Detached: a terminal's Ctrl-C reaches only this process, which passes it on exactly once
   // (a server treats a second signal as "exit now").
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, "--name", name, ...Deno.args],
+    args: ["run", ...SERVER_PERMISSIONS, MAIN, "--name", name, ...Deno.args],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -1,0 +1,43 @@
+/**
+ * Waiting that an AbortSignal can cut short — the two shapes herd needs on top of the
+ * platform's AbortSignal.timeout / AbortSignal.any.
+ */
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * `promise`'s value, or `fallback()` the moment `signal` aborts — whichever comes first.
+ * A rejection also gives `fallback()`. A value that arrives after the abort is passed to
+ * `discard` (e.g. to close a connection nobody will use).
+ */
+export function raceAbort<T, F>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  fallback: () => F,
+  discard: (late: T) => void = () => {},
+): Promise<T | F> {
+  if (signal.aborted) {
+    promise.then(discard, () => {});
+    return Promise.resolve(fallback());
+  }
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(fallback());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => (signal.aborted ? discard(value) : resolve(value)),
+      () => resolve(fallback()),
+    ).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

@@ -1,0 +1,70 @@
+/**
+ * Shared in-flight lookups: identical lookups (same provider, same exact location, same
+ * radius — not the bound) made while one is already in flight wait for that one instead of
+ * calling upstream again. Nothing is kept once the call is answered (Google's terms forbid
+ * caching its content). Knows nothing of clients beyond "a waiter" with its own signal.
+ */
+import { raceAbort } from "../abortable.ts";
+import type { Counters } from "../counters.ts";
+import { type PlacesBody, type PlacesProvider, type PlacesQuery } from "./provider.ts";
+import { unknownErrorBody } from "./provider.ts";
+
+/** A query with the exact identity of its location (equal decimals, equal key). */
+export interface KeyedPlacesQuery extends PlacesQuery {
+  locationKey: string;
+}
+
+interface SharedCall {
+  body: Promise<PlacesBody>;
+  waiters: number;
+  /** Aborts the upstream call when every waiter has gone. */
+  abandon: AbortController;
+}
+
+export class SharedLookups {
+  readonly #provider: PlacesProvider;
+  readonly #counters: Counters;
+  readonly #inFlight = new Map<string, SharedCall>();
+
+  constructor(provider: PlacesProvider, counters: Counters) {
+    this.#provider = provider;
+    this.#counters = counters;
+  }
+
+  get providerName(): PlacesProvider["name"] {
+    return this.#provider.name;
+  }
+
+  /** Lookups in flight now (distinct upstream calls). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * The body for `query`, resolved no later than `waiter` aborts (then `UNKNOWN_ERROR`).
+   * A new call runs until `deadline`; a waiter that joins it shares its deadline, and when
+   * all its waiters have gone it is aborted — one waiter leaving never cancels it for others.
+   */
+  lookup(query: KeyedPlacesQuery, deadline: AbortSignal, waiter: AbortSignal): Promise<PlacesBody> {
+    const key = `${query.locationKey}|${query.radiusMetres}`;
+    let call = this.#inFlight.get(key);
+    if (call === undefined) {
+      const abandon = new AbortController();
+      const body = this.#provider.lookup(query, AbortSignal.any([deadline, abandon.signal]));
+      const started: SharedCall = { body, waiters: 0, abandon };
+      this.#inFlight.set(key, started);
+      body.finally(() => {
+        if (this.#inFlight.get(key) === started) this.#inFlight.delete(key);
+      });
+      call = started;
+    } else {
+      this.#counters.add("places_shared_lookups");
+    }
+    const joined = call;
+    joined.waiters += 1;
+    return raceAbort(joined.body, waiter, unknownErrorBody).finally(() => {
+      joined.waiters -= 1;
+      if (joined.waiters === 0) joined.abandon.abort();
+    });
+  }
+}
