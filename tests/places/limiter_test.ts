@@ -1,9 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  type LimiterClock,
-  limitProvider,
-  UpstreamLimiter,
-} from "../../lib/places/limiter.ts";
+import { type LimiterClock, limitProvider, UpstreamLimiter } from "../../lib/places/limiter.ts";
 import type { PlacesBody, PlacesProvider } from "../../lib/places/provider.ts";
 
 /** A clock that moves only when the test says; sleepers wake when their time has come. */
