@@ -5,6 +5,7 @@
 import { choosePlacesProvider, parseCli, UsageError } from "./lib/cli.ts";
 import { ConfigError, loadConfig } from "./lib/config.ts";
 import { Counters } from "./lib/counters.ts";
+import { oneLine } from "./lib/errors.ts";
 import { setupLogging } from "./lib/log.ts";
 import { createPlacesProvider } from "./lib/places/select.ts";
 import { raiseOpenFilesLimit } from "./lib/open_files.ts";
@@ -20,7 +21,9 @@ async function main(args: string[]): Promise<number> {
   const config = await loadConfig(options.configPath);
   if (!config.servers.has(options.name)) {
     throw new UsageError(
-      `--name ${options.name} is not a server in the config (${[...config.servers.keys()].join(", ")})`,
+      `--name ${options.name} is not a server in the config (${
+        [...config.servers.keys()].join(", ")
+      })`,
     );
   }
   const providerName = choosePlacesProvider(options.places, {
@@ -115,11 +118,8 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      console.error(`herd: ${error.message}`);
-      Deno.exit(2);
-    }
-    console.error(`herd: ${error instanceof Error ? error.message : String(error)}`);
-    Deno.exit(1);
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`herd: ${oneLine(message)}`);
+    Deno.exit(error instanceof UsageError || error instanceof ConfigError ? 2 : 1);
   }
 }

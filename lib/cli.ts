@@ -2,6 +2,7 @@
  * The command line as pure functions: argv and the environment → validated options, or a
  * UsageError with the one line to print before exiting 2. Reads no files, starts nothing.
  */
+import { OneLineError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import type { HerdLogLevel } from "./log.ts";
 
@@ -22,7 +23,7 @@ export interface CliOptions {
 }
 
 /** A command line that cannot be run; the message is one line for stderr. */
-export class UsageError extends Error {
+export class UsageError extends OneLineError {
   override name = "UsageError";
 }
 

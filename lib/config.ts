@@ -3,6 +3,7 @@
  * nothing else; every rule of the contract's config section is checked here, so the rest of
  * the program can trust what it gets. Invalid input throws ConfigError with one line.
  */
+import { OneLineError } from "./errors.ts";
 
 /** Where one server listens. */
 export interface ServerAddress {
@@ -38,7 +39,7 @@ export interface Config {
 }
 
 /** A config that cannot be used; the message is one line for stderr. */
-export class ConfigError extends Error {
+export class ConfigError extends OneLineError {
   override name = "ConfigError";
 }
 
@@ -154,7 +155,9 @@ function validateServers(value: unknown): Map<string, ServerAddress> {
     }
     const address = `${host}:${port}`;
     const twin = seenAddresses.get(address);
-    if (twin !== undefined) throw new ConfigError(`servers ${twin} and ${name} both use ${address}`);
+    if (twin !== undefined) {
+      throw new ConfigError(`servers ${twin} and ${name} both use ${address}`);
+    }
     seenAddresses.set(address, name);
     servers.set(name, { host, port: port as number });
   }
@@ -191,7 +194,7 @@ function validateLimits(value: unknown): Limits {
   const given = expectObject(value, '"limits"');
   const limits: Limits = { ...DEFAULT_LIMITS };
   for (const [key, limit] of Object.entries(given)) {
-    if (!(key in LIMIT_RANGES)) throw new ConfigError(`unknown limit "${key}"`);
+    if (!Object.hasOwn(LIMIT_RANGES, key)) throw new ConfigError(`unknown limit "${key}"`);
     const [min, max] = LIMIT_RANGES[key as keyof Limits];
     if (!Number.isInteger(limit) || (limit as number) < min || (limit as number) > max) {
       throw new ConfigError(`limit "${key}" must be a whole number from ${min} to ${max}`);

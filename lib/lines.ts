@@ -61,11 +61,12 @@ export class LineSplitter {
       this.#discarding = false;
       return undefined;
     }
-    return this.#finish(rest);
+    // No `\n` follows, so a trailing `\r` is part of the line.
+    return this.#finish(rest, false);
   }
 
-  #finish(raw: string): Line {
-    const text = raw.endsWith(CARRIAGE_RETURN) ? raw.slice(0, -1) : raw;
+  #finish(raw: string, endsInNewline = true): Line {
+    const text = endsInNewline && raw.endsWith(CARRIAGE_RETURN) ? raw.slice(0, -1) : raw;
     if (text.length <= this.#lineBytesMax) return { text, tooLong: false };
     return { text: text.slice(0, this.#lineBytesMax), tooLong: true };
   }

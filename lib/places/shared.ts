@@ -53,9 +53,10 @@ export class SharedLookups {
       const body = this.#provider.lookup(query, AbortSignal.any([deadline, abandon.signal]));
       const started: SharedCall = { body, waiters: 0, abandon };
       this.#inFlight.set(key, started);
-      body.finally(() => {
+      const forget = () => {
         if (this.#inFlight.get(key) === started) this.#inFlight.delete(key);
-      });
+      };
+      body.then(forget, forget);
       call = started;
     } else {
       this.#counters.add("places_shared_lookups");

@@ -1,0 +1,326 @@
+import assert from "node:assert/strict";
+import { ClientStore, type ClientUpdate, compareUpdates } from "../lib/store.ts";
+
+const CLIENTS_MAX = 1_000;
+
+/** An update as an origin server would announce it for `clientId` at `time` seconds. */
+function update(
+  clientId: string,
+  time: string,
+  origin = "Hill",
+  skew = "+0.000000001",
+): ClientUpdate {
+  const [seconds, fraction = ""] = time.split(".");
+  const timeNs = BigInt(seconds) * 1_000_000_000n + BigInt(fraction.padEnd(9, "0"));
+  return { clientId, timeNs, atLine: `AT ${origin} ${skew} ${clientId} +1+1 ${time}` };
+}
+
+function seqsOf(store: ClientStore, afterSeq: number): Array<[string, number]> {
+  return [...store.changesAfter(afterSeq)].map((stored) => [stored.clientId, stored.seq]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client's own IAMAT: strictly newer time only
+
+const CLIENT_OFFERS: Array<
+  { name: string; held: ClientUpdate; offered: ClientUpdate; result: string }
+> = [
+  {
+    name: "a later time is stored",
+    held: update("a", "5"),
+    offered: update("a", "6"),
+    result: "stored",
+  },
+  {
+    name: "a time one nanosecond later is stored",
+    held: update("a", "5.000000001"),
+    offered: update("a", "5.000000002"),
+    result: "stored",
+  },
+  {
+    name: "an older time is stale",
+    held: update("a", "6"),
+    offered: update("a", "5"),
+    result: "stale",
+  },
+  {
+    name: "an equal time is stale",
+    held: update("a", "5"),
+    offered: update("a", "5"),
+    result: "stale",
+  },
+  {
+    name: "an equal time written differently (5.5 vs 5.50) is stale",
+    held: update("a", "5.5"),
+    offered: update("a", "5.50"),
+    result: "stale",
+  },
+  {
+    name: "an equal time is stale even when its AT line sorts higher",
+    held: update("a", "5", "Campbell"),
+    offered: update("a", "5", "Smith"),
+    result: "stale",
+  },
+  {
+    name: "an equal time is stale even when its AT line holds a higher byte",
+    held: update("a", "5", "Hill", "+0.000000001"),
+    offered: update("a", "5", "Hill\u00ff", "+0.000000001"),
+    result: "stale",
+  },
+];
+
+for (const { name, held, offered, result } of CLIENT_OFFERS) {
+  Deno.test(`ClientStore.offer() from a client: ${name}`, () => {
+    const store = new ClientStore(CLIENTS_MAX);
+    assert.equal(store.offer(held, undefined), "stored");
+    assert.equal(store.offer(offered, undefined), result);
+    const winner = result === "stored" ? offered : held;
+    assert.equal(store.get("a")?.atLine, winner.atLine);
+    assert.equal(store.get("a")?.timeNs, winner.timeNs);
+    assert.equal(store.lastSeq, result === "stored" ? 2 : 1);
+  });
+}
+
+Deno.test("ClientStore.offer() stores a client's first IAMAT with no peer", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  const first = update("a", "5");
+  assert.equal(store.offer(first, undefined), "stored");
+  assert.deepEqual(store.get("a"), { ...first, fromPeer: undefined, seq: 1 });
+  assert.equal(store.size, 1);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Between servers: time, then AT line bytes
+
+const PEER_OFFERS: Array<
+  { name: string; held: ClientUpdate; offered: ClientUpdate; result: string }
+> = [
+  {
+    name: "a later time is stored whatever its AT line",
+    held: update("a", "5", "Smith"),
+    offered: update("a", "6", "Campbell"),
+    result: "stored",
+  },
+  {
+    name: "an older time is dropped whatever its AT line",
+    held: update("a", "6", "Campbell"),
+    offered: update("a", "5", "Smith"),
+    result: "stale",
+  },
+  {
+    name: "an equal time with a higher AT line is stored",
+    held: update("a", "5", "Campbell"),
+    offered: update("a", "5", "Smith"),
+    result: "stored",
+  },
+  {
+    name: "an equal time with a lower AT line is dropped",
+    held: update("a", "5", "Smith"),
+    offered: update("a", "5", "Campbell"),
+    result: "stale",
+  },
+  {
+    name: "the identical update is dropped (stops the flood)",
+    held: update("a", "5", "Smith"),
+    offered: update("a", "5", "Smith"),
+    result: "stale",
+  },
+  {
+    name: "an equal time written differently with a higher AT line is stored",
+    held: update("a", "5.5", "Hill"),
+    offered: update("a", "5.50", "Hill"),
+    result: "stored",
+  },
+  {
+    name: "an AT line with a byte 0xff sorts above one with 0x7e",
+    held: update("a", "5", "Hill~"),
+    offered: update("a", "5", "Hill\u00ff"),
+    result: "stored",
+  },
+  {
+    name: "an AT line with a byte 0x7e sorts below one with 0xe9",
+    held: update("a", "5", "Hill\u00e9"),
+    offered: update("a", "5", "Hill~"),
+    result: "stale",
+  },
+];
+
+for (const { name, held, offered, result } of PEER_OFFERS) {
+  Deno.test(`ClientStore.offer() from a peer: ${name}`, () => {
+    const store = new ClientStore(CLIENTS_MAX);
+    assert.equal(store.offer(held, "Jaquez"), "stored");
+    assert.equal(store.offer(offered, "Singleton"), result);
+    const winner = result === "stored" ? offered : held;
+    assert.equal(store.get("a")?.atLine, winner.atLine);
+    assert.equal(store.get("a")?.fromPeer, result === "stored" ? "Singleton" : "Jaquez");
+  });
+}
+
+Deno.test("compareUpdates() orders by time first, then by the AT line's bytes", () => {
+  assert.ok(compareUpdates(update("a", "5", "Smith"), update("a", "6", "Campbell")) < 0);
+  assert.ok(compareUpdates(update("a", "6", "Campbell"), update("a", "5", "Smith")) > 0);
+  assert.ok(compareUpdates(update("a", "5", "Campbell"), update("a", "5", "Smith")) < 0);
+  assert.ok(compareUpdates(update("a", "5", "Smith"), update("a", "5", "Campbell")) > 0);
+  assert.equal(compareUpdates(update("a", "5", "Smith"), update("a", "5", "Smith")), 0);
+  // 5.5 and 5.50 are equal times: the AT line decides, and "5.50" sorts after "5.5".
+  assert.ok(compareUpdates(update("a", "5.5"), update("a", "5.50")) < 0);
+});
+
+function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, index) =>
+    permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [
+      item,
+      ...rest,
+    ])
+  );
+}
+
+const CONVERGING_SETS: Array<{ name: string; updates: ClientUpdate[]; winner: number }> = [
+  {
+    name: "three equal-time updates from different origins",
+    updates: [update("a", "5", "Hill"), update("a", "5", "Smith"), update("a", "5", "Campbell")],
+    winner: 1,
+  },
+  {
+    name: "three equal-time updates differing only in skew",
+    updates: [
+      update("a", "5", "Hill", "+0.000000003"),
+      update("a", "5", "Hill", "-0.000000009"),
+      update("a", "5", "Hill", "+0.000000001"),
+    ],
+    winner: 1, // "-" is byte 0x2d, above "+" (0x2b)
+  },
+  {
+    name: "three equal times written differently",
+    updates: [
+      update("a", "5.5", "Hill"),
+      update("a", "5.500", "Hill"),
+      update("a", "5.50", "Hill"),
+    ],
+    winner: 1,
+  },
+  {
+    name: "a later time beats higher AT lines",
+    updates: [
+      update("a", "5", "Smith"),
+      update("a", "6", "Campbell"),
+      update("a", "5", "Singleton"),
+    ],
+    winner: 1,
+  },
+];
+
+for (const { name, updates, winner } of CONVERGING_SETS) {
+  Deno.test(`ClientStore converges on one winner in every arrival order: ${name}`, () => {
+    const orders = permutations(updates);
+    assert.equal(orders.length, 6);
+    for (const order of orders) {
+      const store = new ClientStore(CLIENTS_MAX);
+      for (const [index, offered] of order.entries()) store.offer(offered, `peer${index}`);
+      assert.equal(
+        store.get("a")?.atLine,
+        updates[winner].atLine,
+        order.map((u) => u.atLine).join(" | "),
+      );
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// clientsMax
+
+Deno.test("ClientStore.offer() is full for a new client past clientsMax", () => {
+  const store = new ClientStore(2);
+  assert.equal(store.offer(update("a", "1"), undefined), "stored");
+  assert.equal(store.offer(update("b", "1"), undefined), "stored");
+  assert.equal(store.offer(update("c", "1"), undefined), "full");
+  assert.equal(store.get("c"), undefined);
+  assert.equal(store.size, 2);
+  assert.equal(store.lastSeq, 2);
+});
+
+Deno.test("ClientStore.offer() still updates existing clients when full", () => {
+  const store = new ClientStore(2);
+  store.offer(update("a", "1"), undefined);
+  store.offer(update("b", "1"), undefined);
+  assert.equal(store.offer(update("a", "2"), undefined), "stored");
+  assert.equal(store.offer(update("b", "2", "Smith"), "Smith"), "stored");
+  assert.equal(store.get("a")?.timeNs, 2_000_000_000n);
+  assert.equal(store.get("b")?.timeNs, 2_000_000_000n);
+  assert.equal(store.size, 2);
+});
+
+Deno.test("ClientStore.offer() judges staleness before fullness for a held client", () => {
+  const store = new ClientStore(1);
+  store.offer(update("a", "5"), undefined);
+  assert.equal(store.offer(update("a", "4"), undefined), "stale");
+  assert.equal(store.offer(update("b", "9"), undefined), "full");
+});
+
+Deno.test("ClientStore with clientsMax 1 holds one client", () => {
+  const store = new ClientStore(1);
+  assert.equal(store.offer(update("only", "1"), undefined), "stored");
+  assert.equal(store.offer(update("other", "1"), undefined), "full");
+  assert.equal(store.size, 1);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Change sequence
+
+Deno.test("ClientStore.lastSeq is 0 for an empty store and counts stored changes only", () => {
+  const store = new ClientStore(2);
+  assert.equal(store.lastSeq, 0);
+  store.offer(update("a", "5"), undefined);
+  assert.equal(store.lastSeq, 1);
+  store.offer(update("a", "5"), undefined); // stale
+  store.offer(update("a", "4"), "Hill"); // stale
+  assert.equal(store.lastSeq, 1);
+  store.offer(update("b", "5"), undefined);
+  store.offer(update("c", "5"), undefined); // full
+  assert.equal(store.lastSeq, 2);
+  store.offer(update("a", "6"), "Smith");
+  assert.equal(store.lastSeq, 3);
+});
+
+Deno.test("ClientStore.changesAfter() returns only later changes, in change order", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  store.offer(update("a", "1"), undefined);
+  store.offer(update("b", "1"), undefined);
+  store.offer(update("c", "1"), undefined);
+  assert.deepEqual(seqsOf(store, 0), [["a", 1], ["b", 2], ["c", 3]]);
+  assert.deepEqual(seqsOf(store, 1), [["b", 2], ["c", 3]]);
+  assert.deepEqual(seqsOf(store, 2), [["c", 3]]);
+  assert.deepEqual(seqsOf(store, 3), []);
+});
+
+Deno.test("ClientStore.changesAfter(): a changed entry moves to the end with a new seq", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  store.offer(update("a", "1"), undefined);
+  store.offer(update("b", "1"), undefined);
+  store.offer(update("c", "1"), undefined);
+  store.offer(update("a", "2"), "Hill");
+  assert.deepEqual(seqsOf(store, 0), [["b", 2], ["c", 3], ["a", 4]]);
+  assert.deepEqual(seqsOf(store, 3), [["a", 4]]);
+  store.offer(update("b", "2"), undefined);
+  assert.deepEqual(seqsOf(store, 0), [["c", 3], ["a", 4], ["b", 5]]);
+  assert.deepEqual(seqsOf(store, 4), [["b", 5]]);
+  assert.equal(store.lastSeq, 5);
+});
+
+Deno.test("ClientStore.changesAfter(): a stale offer does not move or renumber an entry", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  store.offer(update("a", "5"), undefined);
+  store.offer(update("b", "5"), undefined);
+  store.offer(update("a", "5"), undefined);
+  store.offer(update("a", "1", "Smith"), "Smith");
+  assert.deepEqual(seqsOf(store, 0), [["a", 1], ["b", 2]]);
+  assert.deepEqual(seqsOf(store, 1), [["b", 2]]);
+});
+
+Deno.test("ClientStore.changesAfter() yields the stored update with its origin", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  const fromSmith = update("a", "5", "Smith");
+  store.offer(fromSmith, "Smith");
+  assert.deepEqual([...store.changesAfter(0)], [{ ...fromSmith, fromPeer: "Smith", seq: 1 }]);
+});
