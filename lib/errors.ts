@@ -5,7 +5,7 @@
 
 /** `message` flattened to one line: line breaks become spaces, control bytes `?`. */
 export function oneLine(message: string): string {
-  return message.replace(/\s*[\r\n]+\s*/g, " ").replace(/[\x00-\x1f\x7f]/g, "?");
+  return message.replace(/\s*[\r\n]+\s*/g, " ").replace(/[^ -~\u0080-\uffff]/g, "?");
 }
 
 /** An error whose message is always a single line, fit for stderr as it is. */

@@ -3,13 +3,7 @@
  * ISO-8601 timestamp, buffered so a burst of events costs one file write rather than one
  * per line. Also how wire text is shown in a log line (cut, non-printable bytes escaped).
  */
-import {
-  configure,
-  dispose,
-  getLogger,
-  getTextFormatter,
-  type Logger,
-} from "@logtape/logtape";
+import { configure, dispose, getLogger, getTextFormatter, type Logger } from "@logtape/logtape";
 import { getFileSink } from "@logtape/file";
 import { Buffer } from "node:buffer";
 
@@ -61,8 +55,10 @@ export function showWireText(text: string): string {
   const shown = text.length > WIRE_TEXT_SHOWN_BYTES_MAX
     ? text.slice(0, WIRE_TEXT_SHOWN_BYTES_MAX)
     : text;
-  const escaped = shown.replace(/[^\x20-\x5b\x5d-\x7e]/g, (char) =>
-    char === "\\" ? "\\\\" : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const escaped = shown.replace(
+    /[^\x20-\x5b\x5d-\x7e]/g,
+    (char) => char === "\\" ? "\\\\" : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
   return text.length > WIRE_TEXT_SHOWN_BYTES_MAX ? `${escaped}…` : escaped;
 }
 

@@ -150,8 +150,8 @@ export class PeerLinks {
   /** Dials and says hello; returns why it failed, or undefined when the link is up. */
   async #dialOnce(peer: string): Promise<string | undefined> {
     const { serverName, addresses, lineBytesMax } = this.#options;
-    const dial = this.#options.dial ?? ((address: ServerAddress) =>
-      Deno.connect({ hostname: address.host, port: address.port }));
+    const dial = this.#options.dial ??
+      ((address: ServerAddress) => Deno.connect({ hostname: address.host, port: address.port }));
     const deadline = AbortSignal.any([AbortSignal.timeout(HELLO_TIMEOUT_MS), this.#stopped.signal]);
     let failure = "connect timed out";
     const conn = await raceAbort(
@@ -260,7 +260,10 @@ export class PeerLinks {
     logger.info("flood from {peer}: {atLine}", { peer: link.peer, atLine: showWireText(atLine) });
     const watermark = this.#watermarks.get(link.peer);
     if (link.receivedSynced && watermark !== undefined) watermark.seq = seq;
-    const result = store.offer({ clientId: fields.clientId, timeNs: fields.timeNs, atLine }, link.peer);
+    const result = store.offer(
+      { clientId: fields.clientId, timeNs: fields.timeNs, atLine },
+      link.peer,
+    );
     if (result === "stored") this.flood(store.get(fields.clientId)!);
     else if (result === "full") {
       counters.add("limit_clients_max");

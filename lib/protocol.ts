@@ -172,7 +172,11 @@ export function formatSkew(skewNs: bigint): string {
 }
 
 /** The AT line for an accepted IAMAT (no terminator). */
-export function formatAtLine(serverName: string, receivedNs: bigint, message: IamatMessage): string {
+export function formatAtLine(
+  serverName: string,
+  receivedNs: bigint,
+  message: IamatMessage,
+): string {
   const skew = formatSkew(receivedNs - message.timeNs);
   return `AT ${serverName} ${skew} ${message.clientId} ${message.location} ${message.time}`;
 }

@@ -22,14 +22,19 @@ const result = await new Deno.Command(Deno.execPath(), {
   args,
   stdout: "inherit",
   stderr: "piped",
+  env: { NO_COLOR: "1" },
 }).output();
 if (!result.success) {
-  const detail = new TextDecoder().decode(result.stderr).trim().split("\n").at(-1) ?? "";
+  const lines = new TextDecoder().decode(result.stderr).split("\n").map((line) => line.trim());
+  const runtimeMissing = lines.some((line) => line.includes("Setting up base binary"));
+  const detail = lines.find((line) => /^\d+: .*error/.test(line)) ??
+    lines.find((line) => line.startsWith("error:")) ?? "deno compile failed";
   const reason = denortBin
     ? `deno compile failed with DENORT_BIN=${denortBin}`
-    : "deno compile could not get the denort runtime (no download here); " +
-      "set DENORT_BIN=/path/to/denort";
-  console.error(`build: ${reason}: ${detail.replace(/\x1b\[[0-9;]*m/g, "")}`);
+    : runtimeMissing
+    ? "deno compile could not download its denort runtime; set DENORT_BIN=/path/to/denort"
+    : "deno compile failed";
+  console.error(`build: ${reason} (${detail})`);
   Deno.exit(1);
 }
 console.log(`built ${root}herd`);

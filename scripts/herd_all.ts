@@ -55,7 +55,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const statuses = await Promise.all(children.map(({ done }) => done));
 children.forEach(({ name }, index) => {
-  if (!statuses[index].success) console.error(`herd:all: ${name} exited with code ${statuses[index].code}`);
+  if (!statuses[index].success) {
+    console.error(`herd:all: ${name} exited with code ${statuses[index].code}`);
+  }
 });
 Deno.exit(statuses.every((status) => status.success) ? 0 : 1);
 
