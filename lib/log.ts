@@ -33,6 +33,9 @@ export async function setupLogging(
       file: getFileSink(path, {
         bufferSize: LOG_BUFFER_BYTES,
         flushInterval: LOG_FLUSH_INTERVAL_MS,
+        // Flushes in the background on a timer: serving never waits for the disk, and an
+        // idle server's last events still reach the file.
+        nonBlocking: true,
         formatter: getTextFormatter({
           timestamp: "rfc3339",
           value: (value, inspect) => typeof value === "string" ? value : inspect(value),

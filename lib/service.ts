@@ -38,8 +38,11 @@ export interface ServiceOptions {
 export type Reply = Uint8Array | Promise<Uint8Array>;
 
 const NEWLINE = "\n";
-/** The provider must stop this much before the client's deadline so its answer still counts. */
-const PROVIDER_DEADLINE_MARGIN_MS_MAX = 50;
+/**
+ * The provider stops this much before the client's deadline, so that the body it then maps
+ * from the last response (e.g. a 429's OVER_QUERY_LIMIT) reaches the client in time.
+ */
+const PROVIDER_DEADLINE_MARGIN_MS_MAX = 5;
 const REPLY_END = "\n\n";
 
 export class HerdService {

@@ -118,7 +118,8 @@ export type UpstreamCaller = (
 ) => Promise<PlacesBody>;
 
 type AttemptOutcome =
-  | { kind: "response"; httpStatus: number; text: string | undefined }
+  /** `text` is undefined when the body could not be had; `bodyError` says why. */
+  | { kind: "response"; httpStatus: number; text: string | undefined; bodyError?: string }
   | { kind: "failed"; error: string };
 
 const ABORTED = Symbol("aborted");
@@ -298,7 +299,7 @@ export function createUpstreamCaller(
     if (outcome.text === undefined) {
       return {
         body: httpStatusBody(outcome.httpStatus),
-        error: `HTTP ${outcome.httpStatus}: body over ${RESPONSE_BYTES_MAX} bytes`,
+        error: `HTTP ${outcome.httpStatus}: ${outcome.bodyError}`,
       };
     }
     try {
@@ -371,9 +372,12 @@ async function sendOnce(
   }
   try {
     const text = await readTextBounded(response, RESPONSE_BYTES_MAX);
-    return { kind: "response", httpStatus: response.status, text };
+    const bodyError = text === undefined ? `body over ${RESPONSE_BYTES_MAX} bytes` : undefined;
+    return { kind: "response", httpStatus: response.status, text, bodyError };
   } catch (error) {
-    return { kind: "failed", error: `HTTP ${response.status}, body lost: ${describeError(error)}` };
+    // The server answered: its status decides about retrying (a 200 never is), not the cut.
+    const bodyError = `body lost: ${describeError(error)}`;
+    return { kind: "response", httpStatus: response.status, text: undefined, bodyError };
   }
 }
 

@@ -8,6 +8,8 @@ import { type Herd, HERD_NAMES, pollUntil, startHerd } from "../support/herd_pro
 import { WireClient } from "../support/wire_client.ts";
 
 const CATCH_UP_TIMEOUT_MS = 10_000;
+/** "Linked to its live neighbours within a second" (contract §5), with room for a slow machine. */
+const RELINK_TIMEOUT_MS = 2000;
 const LOCATION = "+34.068930-118.445127";
 
 async function iamat(herd: Herd, server: string, line: string): Promise<string> {
@@ -106,6 +108,24 @@ Deno.test("catch-up: killed servers learn every client when they come back", asy
   await t.step("restarted, they and everyone else catch up without any IAMAT", async () => {
     await Promise.all([herd.start("Smith"), herd.start("Singleton")]);
     await waitAllHold(herd, expected, HERD_NAMES);
+  });
+
+  await t.step("a restarted server is linked to its neighbours within about a second", async () => {
+    await herd.kill("Singleton", "SIGKILL");
+    await herd.start("Singleton");
+    const listeningAt = performance.now();
+    // Sent at once: it reaches a neighbour by flood if the link is up, else by catch-up.
+    const at = await iamat(herd, "Singleton", "IAMAT relinked +7-7 1700000400");
+    expected.set("relinked", at);
+    for (const neighbour of ["Jaquez", "Smith", "Campbell"]) {
+      await pollUntil(async () => (await heldLines(herd, neighbour, ["relinked"]))[0] === at, {
+        timeoutMs: RELINK_TIMEOUT_MS,
+        intervalMs: 20,
+        what: `${neighbour} to get Singleton's update after its restart`,
+      });
+    }
+    const linkedMs = performance.now() - listeningAt;
+    assert.ok(linkedMs < RELINK_TIMEOUT_MS, `linked after ${linkedMs} ms`);
   });
 
   await t.step("a server stopped with SIGTERM and restarted catches up too", async () => {

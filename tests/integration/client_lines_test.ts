@@ -4,7 +4,7 @@
  * and what the log file shows of it all.
  */
 import assert from "node:assert/strict";
-import { type Herd, startHerd } from "../support/herd_processes.ts";
+import { delay, type Herd, pollUntil, startHerd } from "../support/herd_processes.ts";
 import { WireClient } from "../support/wire_client.ts";
 
 const LINE_BYTES_MAX = 1024;
@@ -95,6 +95,9 @@ const INVALID_LINES: string[] = [
   "IAMAT inv.a +1+1 1\x00",
   "IAMAT inv.a\xa0+1+1 1",
   "IAMAT inv.a\xc2\xa0+1+1 1",
+  "IAMAT inv.a\x1c+1+1 1",
+  "IAMAT inv.a\x1f+1+1 1",
+  "IAMAT inv.a\x85+1+1 1",
   "IAMAT inv.a +1+1\xe3\x80\x801",
   "WHATSAT known.client 0 5",
   "WHATSAT known.client 0.0 5",
@@ -344,5 +347,102 @@ Deno.test("client lines: order, half-close, invalid lines, long lines, log", asy
     assert.ok(!log.includes("X".repeat(201)), "a 3000-byte line was logged whole");
     // deno-lint-ignore no-control-regex -- control bytes are exactly what must not appear
     assert.doesNotMatch(log, /[\x00-\x08\x0b-\x1f\x7f]/, "raw control bytes in the log");
+  });
+});
+
+Deno.test("client limits (clientsMax, connectionsMax, idleTimeoutMs) at --log-level warn", async (t) => {
+  const idleTimeoutMs = 1000;
+  await using herd = await startHerd({
+    names: ["Singleton"],
+    links: [],
+    limits: { clientsMax: 3, connectionsMax: 3, idleTimeoutMs },
+    args: ["--places", "offline", "--log-level", "warn"],
+  });
+  const port = herd.port("Singleton");
+
+  /** One IAMAT on a new connection, half-closed: everything the server sends back. */
+  const oneShot = async () => {
+    await using client = await WireClient.connect(port);
+    // The server may close first: a failed write then means "no reply", like EOF.
+    await client.write("IAMAT full.2 +1+1 1\n").then(() => client.closeWrite()).catch(() => {});
+    return await client.readUntilEof();
+  };
+
+  await t.step("past clientsMax a new id gets `? line`; known ids still update", async () => {
+    await using client = await WireClient.connect(port);
+    for (const id of ["full.1", "full.2", "full.3"]) {
+      await client.write(`IAMAT ${id} +1+1 1\n`);
+      await client.readAtReply();
+    }
+    await client.write("IAMAT full.4 +1+1 1\n");
+    assert.equal(await client.readLine(), "? IAMAT full.4 +1+1 1");
+    await client.write("IAMAT full.1 +2+2 2\nWHATSAT full.4 1 1\n");
+    assert.match(await client.readAtReply(), /^AT Singleton \S+ full\.1 \+2\+2 2$/);
+    assert.equal(await client.readLine(), "? WHATSAT full.4 1 1");
+  });
+
+  await t.step("one connection past connectionsMax is closed without a reply", async () => {
+    const open: WireClient[] = [];
+    try {
+      for (let index = 0; index < 3; index++) {
+        const client = await WireClient.connect(port);
+        open.push(client);
+        await client.write("IAMAT full.2 +1+1 1\n");
+        await client.readAtReply();
+      }
+      assert.equal(await oneShot(), "", "a connection past connectionsMax got a reply");
+      // Once one closes, new connections are served again.
+      await open.shift()!.close();
+      await pollUntil(async () => (await oneShot()).startsWith("AT Singleton "), {
+        what: "a connection to be served after one closed",
+      });
+    } finally {
+      for (const client of open) await client.close();
+    }
+  });
+
+  await t.step("a silent connection is closed after idleTimeoutMs; a busy one is not", async () => {
+    // Connections closed by the step before may not be released yet: retry until served.
+    const openServed = () =>
+      pollUntil(async () => {
+        const client = await WireClient.connect(port);
+        try {
+          await client.write("IAMAT full.3 +1+1 1\n");
+          await client.readAtReply();
+          return client;
+        } catch (error) {
+          await client.close();
+          throw error;
+        }
+      }, { what: "a connection below connectionsMax" });
+    await using silent = await openServed();
+    await using busy = await openServed();
+    const started = performance.now();
+    const silentClosed = silent.readUntilEof({ timeoutMs: 5000 }).then((rest) => ({
+      rest,
+      afterMs: performance.now() - started,
+    }));
+    // The busy connection speaks every 300 ms for 1.8 s: never idle for 1 s.
+    for (let index = 0; index < 6; index++) {
+      await busy.write(`IAMAT full.3 +1+1 ${10 + index}\n`);
+      await busy.readAtReply();
+      await delay(300);
+    }
+    const { rest, afterMs } = await silentClosed;
+    assert.equal(rest, "");
+    assert.ok(afterMs >= idleTimeoutMs - 100, `closed after ${afterMs} ms`);
+    assert.ok(afterMs < idleTimeoutMs + 2000, `closed after ${afterMs} ms`);
+    assert.ok(!busy.serverClosed, "the busy connection was closed");
+    await busy.write("IAMAT full.3 +1+1 99\n");
+    assert.match(await busy.readAtReply(), /^AT Singleton /);
+  });
+
+  await t.step("--log-level warn keeps problems but not every client line", async () => {
+    const status = await herd.kill("Singleton", "SIGTERM");
+    assert.equal(status.code, 0);
+    const log = await herd.readLog("Singleton");
+    // Without HERD_SECRET the server warns at start (contract §5), so the log is not empty.
+    assert.ok(log.length > 0, "the warn log is empty (not even the HERD_SECRET warning)");
+    assert.ok(!log.includes("IAMAT full.1 +1+1 1"), "a client line was logged at warn");
   });
 });

@@ -106,6 +106,26 @@ Deno.test("google WHATSAT: bound, statuses, failures, the New API, no key anywhe
     ]);
   });
 
+  await t.step("identical lookups in flight share one upstream call", async () => {
+    // The same location as an exact decimal, written differently, by another client.
+    await using twinConnection = await WireClient.connect(herd.port("Hill"));
+    const twin = new RecordingClient(twinConnection, replies);
+    await twin.iamat("kiwi.twin", "+34.06893-118.4451270");
+    legacyFake.enqueue({ kind: "delay", delayMs: 200 });
+    const from = legacyFake.requests.length;
+    const first = hill.whatsat("WHATSAT kiwi 7 3");
+    await legacyFake.waitForRequests(from + 1);
+    const second = await twin.whatsat("WHATSAT kiwi.twin 7.000 7");
+    const firstReply = await first;
+    assert.equal(requestsSince(legacyFake, from).length, 1, "the lookups were not shared");
+    assert.equal(firstReply.body.results.length, 3);
+    assert.equal(second.body.results.length, 7);
+    assert.deepEqual(second.body.results.slice(0, 3), firstReply.body.results);
+    // Nothing is kept once answered: the same lookup again calls upstream again.
+    await hill.whatsat("WHATSAT kiwi 7 3");
+    assert.equal(requestsSince(legacyFake, from).length, 2, "a Google answer was cached");
+  });
+
   await t.step("statuses other than OK are passed through as the body", async () => {
     for (
       const status of ["ZERO_RESULTS", "OVER_QUERY_LIMIT", "REQUEST_DENIED", "INVALID_REQUEST"]
@@ -189,7 +209,8 @@ Deno.test("google WHATSAT: bound, statuses, failures, the New API, no key anywhe
     legacyFake.enqueue({ kind: "delay", delayMs: 5000 });
     const reply = await hill.whatsat("WHATSAT kiwi 10 5");
     assert.deepEqual(reply.body, UNKNOWN_ERROR_BODY);
-    assert.ok(reply.elapsedMs >= PLACES_TIMEOUT_MS - 50, `answered after ${reply.elapsedMs} ms`);
+    // Giving up a little before the deadline is fine; giving up at once is not.
+    assert.ok(reply.elapsedMs >= PLACES_TIMEOUT_MS / 2, `answered after ${reply.elapsedMs} ms`);
     assert.ok(reply.elapsedMs < PLACES_TIMEOUT_MS + DEADLINE_SLACK_MS, `${reply.elapsedMs} ms`);
   });
 
@@ -298,4 +319,44 @@ Deno.test("google WHATSAT: bound, statuses, failures, the New API, no key anywhe
     const hillLog = await herd.readLog("Hill");
     assert.match(hillLog, /key=REDACTED/, "a logged legacy URL shows key=REDACTED");
   });
+});
+
+Deno.test("google WHATSAT: past placesQueueMax the answer is OVER_QUERY_LIMIT at once", async () => {
+  await using fake = await startFakePlaces();
+  fake.setDefault({ kind: "delay", delayMs: 1500 });
+  const timeoutMs = 2000;
+  await using herd = await startHerd({
+    names: ["Campbell"],
+    links: [],
+    limits: { placesTimeoutMs: timeoutMs, placesConcurrencyMax: 1, placesQueueMax: 1 },
+    env: { GOOGLE_PLACES_API_KEY: API_KEY },
+    args: ["--places", "google", "--places-url", fake.url],
+  });
+  const connect = async () => {
+    const connection = new RecordingClient(await WireClient.connect(herd.port("Campbell")), []);
+    await connection.iamat("queue");
+    return connection;
+  };
+  const [inFlight, queued, refused] = [await connect(), await connect(), await connect()];
+  try {
+    // Different radii: three distinct lookups.
+    const inFlightReply = inFlight.whatsat("WHATSAT queue 1 5");
+    await fake.waitForRequests(1);
+    const queuedReply = queued.whatsat("WHATSAT queue 2 5");
+    const refusedReply = await refused.whatsat("WHATSAT queue 3 5");
+    assert.equal(refusedReply.body.status, "OVER_QUERY_LIMIT");
+    assert.deepEqual(refusedReply.body.results, []);
+    assert.ok(refusedReply.elapsedMs < 500, `refused after ${refusedReply.elapsedMs} ms`);
+    assert.equal((await inFlightReply).body.status, "OK");
+    // The deadline counts from the line being read, queueing included: the queued lookup
+    // starts after 1.5 s and cannot finish in the 0.5 s left.
+    const late = await queuedReply;
+    assert.deepEqual(late.body, UNKNOWN_ERROR_BODY);
+    assert.ok(
+      late.elapsedMs < timeoutMs + DEADLINE_SLACK_MS,
+      `answered after ${late.elapsedMs} ms`,
+    );
+  } finally {
+    for (const connection of [inFlight, queued, refused]) await connection.client.close();
+  }
 });
