@@ -363,16 +363,21 @@ export async function startHerd(options: HerdOptions = {}): Promise<Herd> {
 export function spawnServer(
   options: { name: string; port: number; args: readonly string[]; env?: Record<string, string> },
 ): ServerProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "--name", options.name, ...options.args],
+  const child = spawnMain(["--name", options.name, ...options.args], options.env);
+  return new ServerProcess(options.name, options.port, child);
+}
+
+/** `deno run -A main.ts ARGS` from the repository, with the test environment. */
+function spawnMain(args: readonly string[], env?: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
     cwd: REPO_DIR,
-    env: serverEnv(options.env),
+    env: serverEnv(env),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return new ServerProcess(options.name, options.port, child);
 }
 
 /** This process's environment without herd's variables, plus the test's overrides. */
@@ -399,19 +404,7 @@ export async function runHerdCli(
   args: readonly string[],
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<CliRun> {
-  const server = new ServerProcess(
-    "cli",
-    0,
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "main.ts", ...args],
-      cwd: REPO_DIR,
-      env: serverEnv(options.env),
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn(),
-  );
+  const server = new ServerProcess("cli", 0, spawnMain(args, options.env));
   const timer = setTimeout(() => server.signal("SIGKILL"), options.timeoutMs ?? 15_000);
   try {
     const status = await server.status();
