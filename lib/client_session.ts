@@ -52,7 +52,7 @@ export class ClientSession {
       for (const line of lines) this.#handle(line);
       if (this.#pending.length >= this.#options.linesInFlightMax) {
         this.#options.counters.add("limit_lines_in_flight");
-        this.#options.logger.debug("linesInFlightMax reached on {remote}: reading paused", {
+        this.#options.logger.info("linesInFlightMax reached on {remote}: reading paused", {
           remote: connection.remote,
         });
         await this.#repliesSent();

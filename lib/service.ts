@@ -65,7 +65,12 @@ export class HerdService {
       case "WHATSAT":
         return this.#whatsat(message, line, signal);
       default:
-        this.#options.counters.add(tooLong ? "lines_too_long" : "lines_invalid");
+        if (tooLong) {
+          this.#options.counters.add("limit_line_bytes");
+          this.#options.logger.info("lineBytesMax reached: line cut and refused");
+        } else {
+          this.#options.counters.add("lines_invalid");
+        }
         return this.#invalid(line);
     }
   }
