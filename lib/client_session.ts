@@ -82,17 +82,22 @@ export class ClientSession {
     if (this.#stopping) return;
     const { logger, service, counters } = this.#options;
     counters.add("lines_received");
-    logger.info("client {remote} sent {line}", {
-      remote: this.connection.remote,
-      line: showWireText(line.text),
-    });
     const reply = service.handleLine(line.text, line.tooLong, this.#lookupSignal);
+    if (logger.isEnabledFor("info")) {
+      // An immediate reply is logged with its line: one event, half the logging cost.
+      const shownLine = showWireText(line.text);
+      logger.info(
+        reply instanceof Uint8Array
+          ? `client ${this.connection.remote}: ${shownLine} -> ${showWireBytes(reply)}`
+          : `client ${this.connection.remote} sent ${shownLine}`,
+      );
+    }
     this.#enqueue(reply);
   }
 
   #enqueue(reply: Reply): void {
     if (reply instanceof Uint8Array && this.#pending.length === 0) {
-      this.#send(reply);
+      this.connection.send(reply);
       return;
     }
     const slot: ReplySlot = { bytes: reply instanceof Uint8Array ? reply : undefined };
@@ -100,6 +105,7 @@ export class ClientSession {
     if (reply instanceof Promise) {
       reply.then((bytes) => {
         slot.bytes = bytes;
+        this.#logReply(bytes);
         this.#sendReady();
       });
     }
@@ -107,7 +113,7 @@ export class ClientSession {
 
   #sendReady(): void {
     while (this.#pending.length > 0 && this.#pending[0].bytes !== undefined) {
-      this.#send(this.#pending.shift()!.bytes!);
+      this.connection.send(this.#pending.shift()!.bytes!);
     }
     if (this.#pending.length < this.#options.linesInFlightMax && this.#onRepliesSent) {
       this.#onRepliesSent();
@@ -118,14 +124,10 @@ export class ClientSession {
     }
   }
 
-  #send(bytes: Uint8Array): void {
-    this.#options.logger.info("reply to {remote}: {reply}", {
-      remote: this.connection.remote,
-      reply: showWireBytes(bytes),
-    });
-    this.connection.send(bytes);
-    if (this.connection.isClosed) {
-      this.#options.counters.add("limit_output_bytes");
+  #logReply(bytes: Uint8Array): void {
+    const { logger } = this.#options;
+    if (logger.isEnabledFor("info")) {
+      logger.info(`reply to ${this.connection.remote}: ${showWireBytes(bytes)}`);
     }
   }
 

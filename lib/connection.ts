@@ -5,7 +5,7 @@
  * reader that never reads must not grow memory without bound. Knows nothing of the protocol.
  */
 import { Buffer } from "node:buffer";
-import { type Line, LineSplitter } from "./lines.ts";
+import { encodeWireText, type Line, LineSplitter } from "./lines.ts";
 
 const READ_BUFFER_BYTES_MIN = 2 * 1024;
 const READ_BUFFER_BYTES_MAX = 64 * 1024;
@@ -82,7 +82,7 @@ export class LineConnection {
 
   /** Queues wire text (one byte per code unit) for sending. */
   sendText(text: string): void {
-    this.send(Buffer.from(text, "latin1"));
+    this.send(encodeWireText(text));
   }
 
   /** Queues bytes; they go out with everything else queued in the same turn. */

@@ -13,6 +13,8 @@ export interface Line {
 }
 
 const NEWLINE = 0x0a;
+const NON_ASCII = /[\u0080-\uffff]/;
+const asciiEncoder = new TextEncoder();
 const CARRIAGE_RETURN = "\r";
 
 export class LineSplitter {
@@ -81,4 +83,9 @@ export class LineSplitter {
       this.#discarding = true;
     }
   }
+}
+
+/** Wire text back to its bytes (one byte per code unit); ASCII, the usual case, natively. */
+export function encodeWireText(text: string): Uint8Array {
+  return NON_ASCII.test(text) ? Buffer.from(text, "latin1") : asciiEncoder.encode(text);
 }

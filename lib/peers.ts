@@ -105,14 +105,14 @@ export class PeerLinks {
 
   /** Hands an accepted update to every live link but the one it came from. */
   flood(update: StoredUpdate): void {
+    const { logger, counters } = this.#options;
     for (const link of this.#links.values()) {
       if (link.peer === update.fromPeer) continue;
       link.connection.sendText(`U ${update.seq} ${update.atLine}\n`);
-      this.#options.counters.add("floods_sent");
-      this.#options.logger.info("flood to {peer}: {atLine}", {
-        peer: link.peer,
-        atLine: showWireText(update.atLine),
-      });
+      counters.add("floods_sent");
+      if (logger.isEnabledFor("info")) {
+        logger.info(`flood to ${link.peer}: ${showWireText(update.atLine)}`);
+      }
     }
   }
 
@@ -257,7 +257,9 @@ export class PeerLinks {
       return;
     }
     counters.add("floods_received");
-    logger.info("flood from {peer}: {atLine}", { peer: link.peer, atLine: showWireText(atLine) });
+    if (logger.isEnabledFor("info")) {
+      logger.info(`flood from ${link.peer}: ${showWireText(atLine)}`);
+    }
     const watermark = this.#watermarks.get(link.peer);
     if (link.receivedSynced && watermark !== undefined) watermark.seq = seq;
     const result = store.offer(

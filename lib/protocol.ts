@@ -46,9 +46,9 @@ const TIME = /^(\d+)(?:\.(\d{1,9}))?$/;
 const RADIUS = /^(\d+)(?:\.(\d+))?$/;
 const BOUND = /^\d{1,2}$/;
 
-const LATITUDE_DEGREES_MAX = 90n;
-const LONGITUDE_DEGREES_MAX = 180n;
-const RADIUS_KM_MAX = 50n;
+const LATITUDE_DEGREES_MAX = 90;
+const LONGITUDE_DEGREES_MAX = 180;
+const RADIUS_KM_MAX = 50;
 export const BOUND_MAX = 20;
 const NANOSECONDS_PER_SECOND = 1_000_000_000n;
 
@@ -79,7 +79,7 @@ export function parseClientLine(line: string): ClientMessage {
 function parseIamat(fields: string[]): IamatMessage | InvalidMessage {
   if (fields.length !== 4) return invalid("IAMAT takes 3 fields");
   const [, clientId, location, time] = fields;
-  if (parseLocation(location) === undefined) return invalid("bad location");
+  if (!isLocation(location)) return invalid("bad location");
   const timeNs = parseTimeNs(time);
   if (timeNs === undefined) return invalid("bad time");
   return { kind: "IAMAT", clientId, location, time, timeNs };
@@ -100,46 +100,53 @@ function invalid(reason: string): InvalidMessage {
   return { kind: "invalid", reason };
 }
 
+/** True when `location` is `±DD.ddd±DDD.ddd` on the globe (cheap: no numbers are built). */
+export function isLocation(location: string): boolean {
+  return matchLocation(location) !== undefined;
+}
+
 /** Parses `±DD.ddd±DDD.ddd`; undefined when outside the grammar or the globe. */
 export function parseLocation(location: string): Coordinates | undefined {
+  const match = matchLocation(location);
+  if (match === undefined) return undefined;
+  const [, latSign, latWhole, latFraction = "", lngSign, lngWhole, lngFraction = ""] = match;
+  const latitude = canonicalDecimal(latSign, latWhole, latFraction);
+  const longitude = canonicalDecimal(lngSign, lngWhole, lngFraction);
+  return {
+    latitude: Number(latitude),
+    longitude: Number(longitude),
+    key: `${latitude},${longitude}`,
+  };
+}
+
+function matchLocation(location: string): RegExpExecArray | undefined {
   const match = LOCATION.exec(location);
   if (match === null) return undefined;
-  const [, latSign, latWhole, latFraction = "", lngSign, lngWhole, lngFraction = ""] = match;
-  const latitude = exactDecimal(latSign, latWhole, latFraction);
-  const longitude = exactDecimal(lngSign, lngWhole, lngFraction);
-  if (exceeds(latitude, LATITUDE_DEGREES_MAX) || exceeds(longitude, LONGITUDE_DEGREES_MAX)) {
-    return undefined;
-  }
-  return {
-    latitude: Number(latitude.text),
-    longitude: Number(longitude.text),
-    key: `${latitude.text},${longitude.text}`,
-  };
+  const [, , latWhole, latFraction, , lngWhole, lngFraction] = match;
+  if (exceeds(latWhole, latFraction, LATITUDE_DEGREES_MAX)) return undefined;
+  if (exceeds(lngWhole, lngFraction, LONGITUDE_DEGREES_MAX)) return undefined;
+  return match;
 }
 
-/** A decimal in canonical form: no leading/trailing zeros, zero unsigned; whole part exact. */
-interface ExactDecimal {
-  text: string;
-  whole: bigint;
-  fractionIsZero: boolean;
-}
-
-function exactDecimal(sign: string, whole: string, fraction: string): ExactDecimal {
-  const wholeValue = BigInt(whole);
+/** A decimal in canonical form: no leading or trailing zeros, zero unsigned (`-0.0` → `0`). */
+function canonicalDecimal(sign: string, whole: string, fraction: string): string {
+  const wholeText = whole.replace(/^0+(?=\d)/, "");
   const fractionDigits = fraction.replace(/0+$/, "");
-  const isZero = wholeValue === 0n && fractionDigits === "";
+  const isZero = wholeText === "0" && fractionDigits === "";
   const signText = sign === "-" && !isZero ? "-" : "";
-  const fractionText = fractionDigits === "" ? "" : `.${fractionDigits}`;
-  return {
-    text: `${signText}${wholeValue}${fractionText}`,
-    whole: wholeValue,
-    fractionIsZero: fractionDigits === "",
-  };
+  return fractionDigits === ""
+    ? `${signText}${wholeText}`
+    : `${signText}${wholeText}.${fractionDigits}`;
 }
 
-/** True when |value| > max for a non-negative integer max. */
-function exceeds(value: ExactDecimal, max: bigint): boolean {
-  return value.whole > max || (value.whole === max && !value.fractionIsZero);
+/**
+ * True when the decimal `whole.fraction` (digits only) is above the whole number `max`.
+ * Digit strings of any length compare exactly: past 2^53 they are far above every max here.
+ */
+function exceeds(whole: string, fraction: string | undefined, max: number): boolean {
+  const wholeValue = Number(whole);
+  return wholeValue > max ||
+    (wholeValue === max && fraction !== undefined && /[1-9]/.test(fraction));
 }
 
 /** Parses POSIX seconds with up to 9 decimals into exact integer nanoseconds. */
@@ -155,11 +162,11 @@ function parseRadiusMetres(radius: string): number | undefined {
   const match = RADIUS.exec(radius);
   if (match === null) return undefined;
   const [, whole, fraction = ""] = match;
-  const value = exactDecimal("+", whole, fraction);
-  if (exceeds(value, RADIUS_KM_MAX) || value.text === "0") return undefined;
+  if (exceeds(whole, fraction, RADIUS_KM_MAX) || !/[1-9]/.test(whole + fraction)) return undefined;
   // Shift the decimal point by three digits so metres stay exact: 1.005 km → 1005 m.
-  const metres = exactDecimal("+", whole + fraction.slice(0, 3).padEnd(3, "0"), fraction.slice(3));
-  return Number(metres.text);
+  return Number(
+    canonicalDecimal("+", whole + fraction.slice(0, 3).padEnd(3, "0"), fraction.slice(3)),
+  );
 }
 
 /** Formats nanoseconds as seconds with a sign and nine decimals: `+0.263873386`. */
@@ -194,7 +201,7 @@ export function parseAtLine(atLine: string): AtLineFields | undefined {
   if (fields.length !== 6 || fields[0] !== "AT") return undefined;
   const [, , , clientId, location, time] = fields;
   const timeNs = parseTimeNs(time);
-  if (timeNs === undefined || clientId === "" || parseLocation(location) === undefined) {
+  if (timeNs === undefined || clientId === "" || !isLocation(location)) {
     return undefined;
   }
   return { clientId, location, timeNs };

@@ -153,6 +153,7 @@ export class HerdServer {
     logger.debug("client {remote} connected", { remote: connection.remote });
     connection.onClose((reason) => {
       if (!this.#sessions.delete(session)) return; // became a peer link: peers log it
+      if (reason === "output limit") this.counters.add("limit_output_bytes");
       const level = reason === "done" ? "debug" : "warn";
       logger[level]("client {remote} closed: {reason}", { remote: connection.remote, reason });
     });

@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Counters } from "./counters.ts";
+import { encodeWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
 import { showWireText } from "./log.ts";
 import {
@@ -76,7 +77,7 @@ export class HerdService {
   }
 
   #invalid(line: string): Uint8Array {
-    return Buffer.from(formatInvalidReply(line), "latin1");
+    return encodeWireText(formatInvalidReply(line));
   }
 
   #iamat(message: IamatMessage, line: string): Uint8Array {
@@ -97,7 +98,7 @@ export class HerdService {
     } else {
       counters.add("iamat_stale");
     }
-    return Buffer.from(atLine + NEWLINE, "latin1");
+    return encodeWireText(atLine + NEWLINE);
   }
 
   #whatsat(message: WhatsatMessage, line: string, signal: AbortSignal): Reply {
@@ -122,7 +123,7 @@ export class HerdService {
     return places.lookup(query, providerDeadline, waiter).then((body) => {
       if (clientDeadline.aborted) counters.add("places_timeouts");
       return Buffer.concat([
-        Buffer.from(held.atLine + NEWLINE, "latin1"),
+        encodeWireText(held.atLine + NEWLINE),
         Buffer.from(formatPlacesBody(body, message.bound) + REPLY_END, "utf8"),
       ]);
     });

@@ -76,7 +76,8 @@ export class ClientStore {
       this.#updates.delete(update.clientId);
     }
     this.#lastSeq += 1;
-    this.#updates.set(update.clientId, { ...update, fromPeer, seq: this.#lastSeq });
+    const { clientId, timeNs, atLine } = update;
+    this.#updates.set(clientId, { clientId, timeNs, atLine, fromPeer, seq: this.#lastSeq });
     return "stored";
   }
 
