@@ -185,7 +185,15 @@ export function formatAtLine(
   message: IamatMessage,
 ): string {
   const skew = formatSkew(receivedNs - message.timeNs);
-  return `AT ${serverName} ${skew} ${message.clientId} ${message.location} ${message.time}`;
+  // join() builds one flat string; a template literal would keep a rope of slices of the
+  // client's whole line alive for as long as the update is stored.
+  return ["AT", serverName, skew, message.clientId, message.location, message.time].join(" ");
+}
+
+/** The client id inside an AT line made by {@link formatAtLine}, as a slice of that line. */
+export function clientIdOf(atLine: string, message: IamatMessage): string {
+  const end = atLine.length - message.time.length - message.location.length - 2;
+  return atLine.slice(end - message.clientId.length, end);
 }
 
 /** The fields of a stored AT line, recovered for updates that arrive from peers. */

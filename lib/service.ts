@@ -10,6 +10,7 @@ import { encodeWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
 import { showWireText } from "./log.ts";
 import {
+  clientIdOf,
   formatAtLine,
   formatInvalidReply,
   formatPlacesBody,
@@ -83,7 +84,8 @@ export class HerdService {
   #iamat(message: IamatMessage, line: string): Uint8Array {
     const { serverName, store, counters, logger, flood } = this.#options;
     const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
-    const update = { clientId: message.clientId, timeNs: message.timeNs, atLine };
+    // Keyed by a slice of the stored line, so nothing of the client's line outlives it.
+    const update = { clientId: clientIdOf(atLine, message), timeNs: message.timeNs, atLine };
     const result = store.offer(update, undefined);
     if (result === "full") {
       counters.add("limit_clients_max");

@@ -1,11 +1,16 @@
 /**
  * The latest known update per client and the rule that decides which update wins. Knows no
- * sockets and no wire format beyond holding the AT line as an opaque string.
+ * sockets; of the wire format only that an AT line's last field is the client's time.
  *
  * Every accepted change gets the next local sequence number and moves to the end of the
  * map, so iterating the map walks changes in the order they happened: catch-up can send a
  * neighbour only what changed since the sequence number it already has.
+ *
+ * Memory: a client costs one map entry whose value is a single flat string — the AT line,
+ * then `\n<seq> <peer index>` — instead of an object with a BigInt (about half the bytes at
+ * a million clients). Stored updates are unpacked when read.
  */
+import { parseTimeNs } from "./protocol.ts";
 
 /** One client's latest location, as its origin server announced it. */
 export interface ClientUpdate {
@@ -38,8 +43,11 @@ export function compareUpdates(a: ClientUpdate, b: ClientUpdate): number {
 }
 
 export class ClientStore {
-  readonly #updates = new Map<string, StoredUpdate>();
+  /** clientId → `<AT line>\n<seq> <peer index>`, in change order. */
+  readonly #records = new Map<string, string>();
   readonly #clientsMax: number;
+  /** Index 0: sent by a client; then each neighbour name the first time it sends. */
+  readonly #sources: Array<string | undefined> = [undefined];
   #lastSeq = 0;
 
   constructor(clientsMax: number) {
@@ -47,7 +55,7 @@ export class ClientStore {
   }
 
   get size(): number {
-    return this.#updates.size;
+    return this.#records.size;
   }
 
   /** The sequence number of the latest change (0 when nothing was stored). */
@@ -56,7 +64,8 @@ export class ClientStore {
   }
 
   get(clientId: string): StoredUpdate | undefined {
-    return this.#updates.get(clientId);
+    const record = this.#records.get(clientId);
+    return record === undefined ? undefined : this.#unpack(clientId, record);
   }
 
   /**
@@ -65,19 +74,21 @@ export class ClientStore {
    * applies. "full" means a new client would pass `clientsMax`.
    */
   offer(update: ClientUpdate, fromPeer: string | undefined): OfferResult {
-    const held = this.#updates.get(update.clientId);
-    if (held === undefined) {
-      if (this.#updates.size >= this.#clientsMax) return "full";
+    const record = this.#records.get(update.clientId);
+    if (record === undefined) {
+      if (this.#records.size >= this.#clientsMax) return "full";
     } else {
+      const held = this.#unpack(update.clientId, record);
       const isNewer = fromPeer === undefined
         ? update.timeNs > held.timeNs
         : compareUpdates(update, held) > 0;
       if (!isNewer) return "stale";
-      this.#updates.delete(update.clientId);
+      this.#records.delete(update.clientId);
     }
     this.#lastSeq += 1;
-    const { clientId, timeNs, atLine } = update;
-    this.#updates.set(clientId, { clientId, timeNs, atLine, fromPeer, seq: this.#lastSeq });
+    // join() makes one flat string: no rope of the pieces stays behind.
+    const packed = [update.atLine, "\n", this.#lastSeq, " ", this.#sourceIndex(fromPeer)].join("");
+    this.#records.set(keyWithin(packed, update.clientId), packed);
     return "stored";
   }
 
@@ -86,8 +97,43 @@ export class ClientStore {
    * that changes while it runs is met again at the end with its new sequence number.
    */
   *changesAfter(afterSeq: number): Generator<StoredUpdate> {
-    for (const update of this.#updates.values()) {
-      if (update.seq > afterSeq) yield update;
+    for (const [clientId, record] of this.#records) {
+      if (recordMeta(record)[0] > afterSeq) yield this.#unpack(clientId, record);
     }
   }
+
+  #unpack(clientId: string, record: string): StoredUpdate {
+    const atLine = record.slice(0, record.lastIndexOf("\n"));
+    const [seq, sourceIndex] = recordMeta(record);
+    return {
+      clientId,
+      atLine,
+      timeNs: parseTimeNs(atLine.slice(atLine.lastIndexOf(" ") + 1))!,
+      seq,
+      fromPeer: this.#sources[sourceIndex],
+    };
+  }
+
+  #sourceIndex(fromPeer: string | undefined): number {
+    const index = this.#sources.indexOf(fromPeer);
+    return index !== -1 ? index : this.#sources.push(fromPeer) - 1;
+  }
+}
+
+/** The sequence number and source index at the end of a packed record. */
+function recordMeta(record: string): [number, number] {
+  const metaStart = record.lastIndexOf("\n");
+  const space = record.indexOf(" ", metaStart);
+  return [Number(record.slice(metaStart + 1, space)), Number(record.slice(space + 1))];
+}
+
+/**
+ * The client id as a slice of the packed record (its AT line's fourth field), so the map key
+ * shares the record's memory instead of keeping the client's own line alive.
+ */
+function keyWithin(record: string, clientId: string): string {
+  let start = 0;
+  for (let spaces = 0; spaces < 3 && start !== -1; spaces++) start = record.indexOf(" ", start) + 1;
+  const key = record.slice(start, start + clientId.length);
+  return key === clientId ? key : clientId;
 }
