@@ -1,0 +1,557 @@
+/**
+ * Turns a run's results into verdicts against the issue's targets and into the printed
+ * table. A figure from a row where the generator's own CPU reached 0.95 (it, not the server,
+ * was the limit) is "not measured", never a met target. Pure: no I/O.
+ */
+import type { CatchUpPhase, CatchUpResults } from "./scenario_catch_up.ts";
+import type { FloodResults, FloodRow } from "./scenario_flood.ts";
+import type { IdleResults, MemoryResults } from "./scenario_memory.ts";
+import type { ThroughputResults, ThroughputRow } from "./scenario_throughput.ts";
+import type { LoadResult } from "./generator.ts";
+
+/** Generator CPU per wall second from which a row measured the generator, not the server. */
+export const GEN_SATURATED = 0.95;
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+export interface BenchResults {
+  meta: {
+    started: string;
+    host: string;
+    cores: number;
+    pinning: string;
+    quick: boolean;
+    loadAverage: string;
+    deno: string;
+    logLevel: string;
+    wallSeconds?: number;
+  };
+  throughput?: ThroughputResults;
+  flood?: FloodResults;
+  memory?: MemoryResults;
+  idle?: IdleResults;
+  catchUp?: CatchUpResults;
+  errors: Array<{ scenario: string; error: string }>;
+  targets?: Verdict[];
+}
+
+export interface Verdict {
+  target: string;
+  measured: string;
+  verdict: "meets" | "MISSES" | "not measured";
+  reason?: string;
+}
+
+// ---------------------------------------------------------------- verdicts
+
+const num = (result: LoadResult | undefined, key: string): number => Number(result?.[key] ?? NaN);
+
+function saturated(...results: Array<LoadResult | undefined>): string | undefined {
+  const busiest = Math.max(...results.map((result) => num(result, "gen_cpu")));
+  return busiest >= GEN_SATURATED
+    ? `generator saturated (gen_cpu ${busiest.toFixed(2)})`
+    : undefined;
+}
+
+function judge(target: string, measured: string, ok: boolean, reason?: string): Verdict {
+  return { target, measured, verdict: ok ? "meets" : "MISSES", reason };
+}
+
+function notMeasured(target: string, reason: string, measured = "-"): Verdict {
+  return { target, measured, verdict: "not measured", reason };
+}
+
+/** How much the ceiling's c=64 row moved between its row and the end of the rows, in %. */
+function driftPercent(throughput: ThroughputResults): number | undefined {
+  const first = throughput.rows.find((row) => row.label === "iamat c=64");
+  if (!first || !throughput.ceilingAgain) return undefined;
+  return (num(throughput.ceilingAgain, "rate") / num(first.ceiling, "rate") - 1) * 100;
+}
+
+/** Host drift beyond which a ratio gets a warning: the host, not herd, moved it. */
+const DRIFT_PERCENT_NOTED = 10;
+
+function ratioVerdict(row: ThroughputRow | undefined, name: string, drift?: number): Verdict {
+  const target = `IAMAT ${name} >= 0.8x the bare Deno ceiling`;
+  if (!row) return notMeasured(target, "row not run");
+  const [herd, ceiling] = [num(row.herd, "rate"), num(row.ceiling, "rate")];
+  const measured = `${(herd / ceiling).toFixed(2)}x (${fmtRate(herd)} vs ${fmtRate(ceiling)}/s)`;
+  const busy = saturated(row.herd, row.ceiling);
+  const noisy = drift !== undefined && Math.abs(drift) > DRIFT_PERCENT_NOTED
+    ? `host drifted ${drift.toFixed(0)} % during the rows: noisy`
+    : undefined;
+  return busy
+    ? notMeasured(target, busy, measured)
+    : judge(target, measured, herd >= 0.8 * ceiling, noisy);
+}
+
+/** p999 and the per-connection spread at c=256, with the ceiling's own figures for scale. */
+function fairnessVerdicts(row: ThroughputRow | undefined): Verdict[] {
+  const p999Target = "IAMAT c=256: p999 <= 20 ms";
+  const spreadTarget = "IAMAT c=256: every connection >= half the busiest one's replies";
+  if (!row) {
+    return [notMeasured(p999Target, "row not run"), notMeasured(spreadTarget, "row not run")];
+  }
+  const spread = (result: LoadResult) =>
+    `${num(result, "conn_min")}..${num(result, "conn_max")} (${
+      (num(result, "conn_min") / num(result, "conn_max")).toFixed(2)
+    })`;
+  const p999 = num(row.herd, "p999_us");
+  const p999Text = `${fmtMs(p999)} ms`;
+  const p999Scale = `bare Deno ceiling: ${fmtMs(num(row.ceiling, "p999_us"))} ms`;
+  const spreadScale = `bare Deno ceiling: ${spread(row.ceiling)}`;
+  const fair = num(row.herd, "conn_min") * 2 >= num(row.herd, "conn_max");
+  const busy = saturated(row.herd);
+  if (busy) {
+    return [
+      notMeasured(p999Target, busy, p999Text),
+      notMeasured(spreadTarget, busy, spread(row.herd)),
+    ];
+  }
+  return [
+    judge(p999Target, p999Text, p999 <= 20_000, p999Scale),
+    judge(spreadTarget, spread(row.herd), fair, spreadScale),
+  ];
+}
+
+function whatsatVerdict(whatsat: LoadResult | undefined): Verdict {
+  const target = "offline WHATSAT (radius 10, bound 20) >= 10k/s at c=16";
+  if (!whatsat) return notMeasured(target, "row not run");
+  const measured = `${fmtRate(num(whatsat, "rate"))}/s`;
+  const busy = saturated(whatsat);
+  return busy
+    ? notMeasured(target, busy, measured)
+    : judge(target, measured, num(whatsat, "rate") >= 10_000);
+}
+
+function throughputVerdicts(throughput: ThroughputResults | undefined): Verdict[] {
+  const row = (prefix: string) => throughput?.rows.find((r) => r.label.startsWith(prefix));
+  const drift = throughput && driftPercent(throughput);
+  return [
+    ratioVerdict(row("iamat c=64"), "c=64", drift),
+    ratioVerdict(row("pipelined"), "pipelined", drift),
+    ...fairnessVerdicts(row("iamat c=256")),
+    whatsatVerdict(throughput?.whatsat),
+  ];
+}
+
+const FLOOD_P99_MAX_US: Record<number, number> = { 1000: 1000, 10_000: 5000 };
+
+function floodVerdicts(flood: FloodResults | undefined, rates: number[]): Verdict[] {
+  return rates.flatMap((rate) => {
+    const latencyTarget = `flood two hops at ${fmtRate(rate)}/s: p99 <= ${
+      FLOOD_P99_MAX_US[rate] / 1000
+    } ms`;
+    const lostTarget = `flood two hops at ${fmtRate(rate)}/s: no update lost`;
+    const row = flood?.rows.find((r) => r.rate === rate);
+    if (!row) {
+      return [notMeasured(latencyTarget, "row not run"), notMeasured(lostTarget, "row not run")];
+    }
+    return [floodLatencyVerdict(latencyTarget, row), floodLostVerdict(lostTarget, row)];
+  });
+}
+
+function floodLatencyVerdict(target: string, row: FloodRow): Verdict {
+  const p99 = num(row.load, "prop_p99_us");
+  const tracked = num(row.load, "tracked");
+  const gaveUp = num(row.load, "gave_up");
+  const measured = `${fmtMs(p99)} ms (upper bound; lower ${
+    fmtMs(num(row.load, "prop_low_p99_us"))
+  } ms)`;
+  const busy = saturated(row.load);
+  if (busy) return notMeasured(target, busy, measured);
+  if (tracked === 0) return notMeasured(target, "no update was tracked");
+  if (gaveUp > 0) {
+    return judge(
+      target,
+      measured,
+      false,
+      `${gaveUp} of ${tracked} tracked updates not at Campbell within 2 s`,
+    );
+  }
+  const behind = num(row.load, "rate_acked") < 0.95 * row.rate;
+  return judge(
+    target,
+    measured,
+    p99 <= FLOOD_P99_MAX_US[row.rate],
+    behind ? "Hill fell behind the rate" : undefined,
+  );
+}
+
+function floodLostVerdict(target: string, row: FloodRow): Verdict {
+  const sent = num(row.load, "sent");
+  if (row.lost === undefined) {
+    return notMeasured(
+      target,
+      `Hill still owed ${num(row.load, "unacked")} AT replies, or the check ran out of time`,
+    );
+  }
+  return judge(target, `${row.lost} of ${sent} lost`, row.lost === 0);
+}
+
+function memoryVerdicts(memory: MemoryResults | undefined): Verdict[] {
+  const restTarget = "one idle server, offline data set loaded: <= 80 MB RSS";
+  const perClientTarget = "<= 200 B RSS per stored client at 1M clients";
+  if (!memory) {
+    return [
+      notMeasured(restTarget, "scenario not run"),
+      notMeasured(perClientTarget, "scenario not run"),
+    ];
+  }
+  const restBytes = memory.restRssKb * KIB;
+  const rest = judge(restTarget, `${fmtMiB(restBytes)} MB`, restBytes <= 80 * MIB);
+  const million = memory.checkpoints.find((c) => c.clients >= 1_000_000);
+  if (million) {
+    const measured = `${million.bytesPerClient.toFixed(0)} B/client`;
+    return [rest, judge(perClientTarget, measured, million.bytesPerClient <= 200)];
+  }
+  const last = memory.checkpoints.at(-1);
+  const seen = last
+    ? `${last.bytesPerClient.toFixed(0)} B/client at ${fmtCount(last.clients)}`
+    : "-";
+  const why = last?.partial ? "registering 1M clients hit the time cap" : "this run stops below 1M";
+  return [rest, notMeasured(perClientTarget, why, seen)];
+}
+
+function idleVerdicts(idle: IdleResults | undefined): Verdict[] {
+  const freshTarget = "10k idle connections: a fresh client's AT within 50 ms";
+  const perConnTarget = "10k idle connections: <= 8 KB RSS per connection";
+  if (!idle) {
+    return [
+      notMeasured(freshTarget, "scenario not run"),
+      notMeasured(perConnTarget, "scenario not run"),
+    ];
+  }
+  const opened = num(idle.load, "opened");
+  const maxUs = num(idle.load, "probe_max_us");
+  const failed = num(idle.load, "probe_failed");
+  const perConn = num(idle.load, "bytes_per_conn");
+  const freshText = `max ${fmtMs(maxUs)} ms over ${num(idle.load, "probes")} probes` +
+    (failed ? `, ${failed} failed` : "");
+  const perConnText = `${perConn.toFixed(0)} B/connection`;
+  if (opened < 10_000) {
+    const short = `only ${fmtCount(opened)} connections held`;
+    return [
+      notMeasured(freshTarget, short, freshText),
+      notMeasured(perConnTarget, short, perConnText),
+    ];
+  }
+  return [
+    judge(freshTarget, freshText, failed === 0 && maxUs <= 50_000),
+    judge(perConnTarget, perConnText, perConn <= 8 * KIB),
+  ];
+}
+
+function catchUpVerdicts(catchUp: CatchUpResults | undefined): Verdict[] {
+  const costTarget = "catch-up after a link was down for k updates costs O(k), not the store";
+  const completeTarget = "catch-up: the follower holds every update afterwards";
+  if (!catchUp) {
+    return [
+      notMeasured(costTarget, "scenario not run"),
+      notMeasured(completeTarget, "scenario not run"),
+    ];
+  }
+  const { restart, linkDown } = catchUp;
+  const perUpdate = restart.bytesToFollower / restart.updates;
+  const ratio = linkDown.bytesToFollower / (linkDown.updates * perUpdate);
+  const costText =
+    `${fmtBytes(linkDown.bytesToFollower)} for k=${fmtCount(linkDown.updates)} = ${
+      ratio.toFixed(2)
+    }x k updates ` +
+    `(the store: ${fmtBytes(restart.bytesToFollower)})`;
+  const complete = [restart, linkDown].every((phase) => num(phase.check, "ok") === phase.updates);
+  const completeText = [restart, linkDown].map((phase) =>
+    `${num(phase.check, "ok")}/${phase.updates}`
+  ).join(", ");
+  return [judge(costTarget, costText, ratio <= 3), judge(completeTarget, completeText, complete)];
+}
+
+export function verdicts(results: BenchResults, floodRates: number[]): Verdict[] {
+  return [
+    ...throughputVerdicts(results.throughput),
+    ...floodVerdicts(results.flood, floodRates),
+    ...memoryVerdicts(results.memory),
+    ...idleVerdicts(results.idle),
+    ...catchUpVerdicts(results.catchUp),
+  ];
+}
+
+// ---------------------------------------------------------------- formatting
+
+function fmtRate(perSecond: number): string {
+  if (!Number.isFinite(perSecond)) return "-";
+  return perSecond >= 10_000 ? `${(perSecond / 1000).toFixed(0)}k` : perSecond.toFixed(0);
+}
+function fmtCount(n: number): string {
+  return n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n);
+}
+function fmtMs(us: number): string {
+  return Number.isFinite(us) ? (us / 1000).toFixed(us < 10_000 ? 2 : 1) : "-";
+}
+function fmtMiB(bytes: number): string {
+  return (bytes / MIB).toFixed(1);
+}
+function fmtBytes(bytes: number): string {
+  return bytes >= MIB
+    ? `${fmtMiB(bytes)} MB`
+    : bytes >= KIB
+    ? `${(bytes / KIB).toFixed(1)} KB`
+    : `${bytes} B`;
+}
+const us = (result: LoadResult, key: string) =>
+  Math.round(num(result, key)).toLocaleString("en-US");
+const perSecond = (result: LoadResult) => Math.round(num(result, "rate")).toLocaleString("en-US");
+
+/** Pads columns: those before `rightFrom` left-aligned (text), the rest right-aligned. */
+function grid(header: string[], rows: string[][], rightFrom = 1): string[] {
+  const widths = header.map((cell, i) =>
+    Math.max(cell.length, ...rows.map((row) => (row[i] ?? "").length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i < rightFrom ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)];
+}
+
+/** The columns of one closed-loop result, as `loadCells` fills them. */
+const LOAD_HEADER = [
+  "replies/s",
+  "p50",
+  "p99",
+  "p999",
+  "max",
+  "per-conn min..max",
+  "gen_cpu",
+  "err",
+];
+
+/** The generator's CPU use, starred where it was the limit. */
+function genCpu(result: LoadResult): string {
+  return num(result, "gen_cpu").toFixed(2) + (num(result, "gen_cpu") >= GEN_SATURATED ? "*" : "");
+}
+
+function loadCells(result: LoadResult): string[] {
+  const faults = num(result, "errors") + num(result, "refused") + num(result, "closed") +
+    num(result, "unanswered");
+  return [
+    perSecond(result),
+    us(result, "p50_us"),
+    us(result, "p99_us"),
+    us(result, "p999_us"),
+    us(result, "max_us"),
+    `${num(result, "conn_min")}..${num(result, "conn_max")}`,
+    genCpu(result),
+    String(faults),
+  ];
+}
+
+function throughputSection(throughput: ThroughputResults): string[] {
+  const rows = throughput.rows.flatMap((row: ThroughputRow) => {
+    const ratio = num(row.herd, "rate") / num(row.ceiling, "rate");
+    const notMeasured = saturated(row.herd, row.ceiling) ? " (not measured)" : "";
+    return [
+      [row.label, "ceiling", ...loadCells(row.ceiling), ""],
+      ["", "herd", ...loadCells(row.herd), `${ratio.toFixed(2)}x${notMeasured}`],
+    ];
+  });
+  const lines = [
+    "1-2. IAMAT, one server, closed loop (replies/s; latency in microseconds)",
+    ...grid(["row", "server", ...LOAD_HEADER, "herd/ceiling"], rows, 2),
+  ];
+  const drift = driftPercent(throughput);
+  if (throughput.ceilingAgain && drift !== undefined) {
+    const signed = `${drift >= 0 ? "+" : ""}${drift.toFixed(0)} %`;
+    lines.push(
+      `ceiling iamat c=64 again after all rows: ${
+        perSecond(throughput.ceilingAgain)
+      }/s (${signed}): ` +
+        "ratios closer than this are noise",
+    );
+  }
+  lines.push(
+    "per-conn: fewest..most replies of one connection in the window; err: errors + refused + closed + unanswered;",
+    `* gen_cpu >= ${GEN_SATURATED}: the generator was the limit; such a row is not measured.`,
+    "",
+    "6. WHATSAT offline (radius 10, bound 20), c=16",
+    ...grid(["row", "server", ...LOAD_HEADER], [[
+      "whatsat c=16",
+      "herd",
+      ...loadCells(throughput.whatsat),
+    ]], 2),
+    `mean reply ${
+      num(throughput.whatsat, "reply_bytes").toFixed(0)
+    } bytes (the AT line, up to 20 places, ` +
+      "an empty line): nearby places, so the figure depends on where the clients are.",
+  );
+  return lines;
+}
+
+function floodSection(flood: FloodResults): string[] {
+  const rows = flood.rows.map((row) => {
+    const load = row.load;
+    return [
+      `${fmtRate(row.rate)}/s`,
+      fmtRate(num(load, "rate_sent")),
+      fmtRate(num(load, "rate_acked")),
+      us(load, "ack_p50_us"),
+      us(load, "ack_p99_us"),
+      us(load, "prop_p50_us"),
+      us(load, "prop_p99_us"),
+      us(load, "prop_p999_us"),
+      us(load, "prop_max_us"),
+      us(load, "prop_low_p99_us"),
+      `${num(load, "seen")}/${num(load, "tracked")}`,
+      us(load, "poll_p50_us"),
+      fmtRate(num(load, "poll_n") / (num(load, "sent") / num(load, "rate_sent"))),
+      row.lost === undefined ? "n/a" : `${row.lost}/${num(load, "sent")}`,
+      genCpu(load),
+    ];
+  });
+  return [
+    `3. Flood propagation ${flood.path}, open loop (microseconds)`,
+    ...grid(
+      [
+        "rate",
+        "sent/s",
+        "acked/s",
+        "AT p50",
+        "AT p99",
+        "prop p50",
+        "p99",
+        "p999",
+        "max",
+        "low p99",
+        "seen",
+        "poll p50",
+        "polls/s",
+        "lost",
+        "gen_cpu",
+      ],
+      rows,
+    ),
+    "prop: IAMAT sent at Hill -> reply of the first WHATSAT poll at Campbell that found it (upper bound);",
+    "low: -> the last poll that did not (lower bound); the true time is between, within one poll round trip",
+    "(poll p50). seen: tracked updates found within 2 s. polls/s: the polling's own load on Campbell.",
+    "lost: updates sent but not at Campbell with exactly their time. All five servers share core 0.",
+  ];
+}
+
+function memorySection(memory: MemoryResults | undefined, idle: IdleResults | undefined): string[] {
+  const lines: string[] = [];
+  if (memory) {
+    lines.push(
+      `4. Memory per stored client (VmRSS; at rest with the offline data set loaded: ${
+        fmtMiB(memory.restRssKb * KIB)
+      } MB)`,
+      ...grid(
+        ["clients", "RSS MB", "peak MB", "B/client", "registered/s"],
+        memory.checkpoints.map((c) => [
+          fmtCount(c.clients) + (c.partial ? " (partial: time cap)" : ""),
+          fmtMiB(c.rssKb * KIB),
+          fmtMiB(c.hwmKb * KIB),
+          c.bytesPerClient.toFixed(0),
+          Math.round(c.registerPerSecond).toLocaleString("en-US"),
+        ]),
+      ),
+      "B/client = (RSS - RSS at rest) / clients; ids 16 B, locations 21 B, the stored AT line counted.",
+      "",
+    );
+  }
+  if (idle) {
+    const load = idle.load;
+    lines.push(
+      "5. Idle connections (each said one IAMAT, then silent)",
+      ...grid(
+        [
+          "held",
+          "open s",
+          "closed by server",
+          "B/conn",
+          "fresh AT p50 ms",
+          "max ms",
+          "failed",
+          "idle still answer",
+        ],
+        [[
+          `${num(load, "opened")}/${num(load, "asked")}`,
+          num(load, "open_seconds").toFixed(1),
+          String(num(load, "closed_by_server")),
+          num(load, "bytes_per_conn").toFixed(0),
+          fmtMs(num(load, "probe_p50_us")),
+          fmtMs(num(load, "probe_max_us")),
+          String(num(load, "probe_failed")),
+          `${num(load, "idle_sample_ok")}/${num(load, "idle_sampled")}`,
+        ]],
+      ),
+      "",
+    );
+  }
+  return lines;
+}
+
+const CATCH_UP_HEADER = [
+  "what",
+  "total ms",
+  "link ms",
+  "transfer ms",
+  "links",
+  "bytes to Campbell",
+  "B/update",
+  "updates sent (log)",
+  "held after",
+];
+
+function catchUpSection(catchUp: CatchUpResults): string[] {
+  const row = (phase: CatchUpPhase) => [
+    phase.what,
+    phase.totalMs === undefined ? "never" : phase.totalMs.toFixed(0),
+    phase.linkMs === undefined ? "-" : phase.linkMs.toFixed(0),
+    phase.totalMs === undefined || phase.linkMs === undefined
+      ? "-"
+      : (phase.totalMs - phase.linkMs).toFixed(0),
+    String(phase.connections),
+    fmtBytes(phase.bytesToFollower),
+    (phase.bytesToFollower / phase.updates).toFixed(0),
+    phase.loggedUpdates === undefined ? "n/a" : String(phase.loggedUpdates),
+    `${num(phase.check, "ok")}/${phase.updates}`,
+  ];
+  return [
+    "7. Catch-up, Hill -> Campbell over one proxied link",
+    ...grid(CATCH_UP_HEADER, [row(catchUp.restart), row(catchUp.linkDown)]),
+    "total: from restart (spawn) or link restored to the sentinel (last change) held; link: to the first",
+    "connection through the proxy (start-up, redial backoff); links: connections the proxies forwarded",
+    "meanwhile (2: both ends dialled); bytes: TCP payload toward Campbell counted by the proxies.",
+  ];
+}
+
+function targetsSection(targets: Verdict[]): string[] {
+  return [
+    "Targets (default log level; measured, not asserted)",
+    ...grid(
+      ["target", "measured", "verdict"],
+      targets.map((t) => [t.target, t.measured, t.verdict + (t.reason ? ` (${t.reason})` : "")]),
+      3,
+    ),
+  ];
+}
+
+export function formatTable(results: BenchResults): string {
+  const { meta } = results;
+  const lines = [
+    `herd benchmark ${meta.started}  ${meta.host}, ${meta.cores} cores, ${meta.pinning}`,
+    `deno ${meta.deno}; herd log level ${meta.logLevel}; load average at start ${meta.loadAverage}` +
+    (meta.quick ? "; --quick (short rows, small counts)" : ""),
+    "",
+  ];
+  if (results.throughput) lines.push(...throughputSection(results.throughput), "");
+  if (results.flood) lines.push(...floodSection(results.flood), "");
+  lines.push(...memorySection(results.memory, results.idle));
+  if (results.catchUp) lines.push(...catchUpSection(results.catchUp), "");
+  if (results.targets) lines.push(...targetsSection(results.targets), "");
+  for (const { scenario, error } of results.errors) {
+    lines.push(`error in ${scenario}: ${error.split("\n")[0]}`);
+  }
+  if (meta.wallSeconds !== undefined) lines.push(`wall time ${meta.wallSeconds.toFixed(0)} s`);
+  return lines.join("\n");
+}
