@@ -50,10 +50,10 @@ async function main(args: string[]): Promise<number> {
   const { host, port } = config.servers.get(options.name)!;
   const server = new HerdServer({ name: options.name, config, places, logger, counters });
   try {
-    server.start();
+    await server.start();
   } catch (error) {
     await closeLog();
-    if (error instanceof Deno.errors.AddrInUse) {
+    if ((error as { code?: string }).code === "EADDRINUSE") {
       console.error(`herd: ${options.name} cannot listen on ${host}:${port}: address in use`);
       return 1;
     }

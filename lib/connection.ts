@@ -18,8 +18,16 @@ export interface LineConnectionOptions {
 /** Why a connection was closed, for the log. */
 export type CloseReason = "done" | "output limit" | "write failed" | "read failed" | string;
 
+/** What a connection needs of a socket: `Deno.Conn` has it, and so does NodeSocketConn. */
+export interface ByteConn {
+  readonly remoteAddr: Deno.Addr;
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
+
 export class LineConnection {
-  readonly conn: Deno.Conn;
+  readonly conn: ByteConn;
   readonly remote: string;
   readonly #splitter: LineSplitter;
   readonly #outputBytesMax: number;
@@ -32,7 +40,7 @@ export class LineConnection {
   #closeListeners: Array<(reason: CloseReason) => void> = [];
   #sawEnd = false;
 
-  constructor(conn: Deno.Conn, options: LineConnectionOptions) {
+  constructor(conn: ByteConn, options: LineConnectionOptions) {
     this.conn = conn;
     const address = conn.remoteAddr as Deno.NetAddr;
     this.remote = `${address.hostname}:${address.port}`;

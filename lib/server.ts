@@ -3,8 +3,10 @@
  * enforces the connection limits (count, idle time), logs counters every minute, and stops
  * gracefully. The decisions about lines live in the service, those about links in peers.
  */
+import { createServer, type Server, type Socket } from "node:net";
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
+import { NodeSocketConn } from "./node_socket.ts";
 import { ClientSession } from "./client_session.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
@@ -42,7 +44,7 @@ export class HerdServer {
   readonly #service: HerdService;
   readonly #sessions = new Set<ClientSession>();
   readonly #stopLookups = new AbortController();
-  #listener: Deno.Listener | undefined;
+  #listener: Server | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(options: HerdServerOptions) {
@@ -71,11 +73,27 @@ export class HerdServer {
     });
   }
 
-  /** Binds the port (throws if it cannot), then serves and dials neighbours in the background. */
-  start(): void {
+  /**
+   * Binds the port (rejects with the system's error, e.g. code EADDRINUSE, if it cannot), then
+   * serves and dials neighbours in the background.
+   */
+  async start(): Promise<void> {
     const address = this.#options.config.servers.get(this.#options.name)!;
-    this.#listener = Deno.listen({ hostname: address.host, port: address.port });
-    this.#acceptLoop(this.#listener);
+    const listener = createServer(
+      { allowHalfOpen: true, noDelay: true },
+      (socket) => this.#accept(socket),
+    );
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen({ host: address.host, port: address.port }, () => {
+        listener.off("error", reject);
+        resolve();
+      });
+    });
+    listener.on("error", (error) => {
+      this.#options.logger.warn("listener error: {error}", { error: String(error) });
+    });
+    this.#listener = listener;
     this.peers.start();
     const { idleTimeoutMs } = this.#options.config.limits;
     this.#timers.push(
@@ -99,6 +117,7 @@ export class HerdServer {
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
     this.#listener?.close();
+    this.#listener = undefined;
     const graceTimer = setTimeout(() => this.#stopLookups.abort(), STOP_LOOKUP_GRACE_MS);
     const sessionsDone = [...this.#sessions].map((session) => {
       const closed = new Promise<void>((resolve) => session.connection.onClose(() => resolve()));
@@ -111,31 +130,25 @@ export class HerdServer {
     this.logCounters();
   }
 
-  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+  #accept(socket: Socket): void {
     const { limits } = this.#options.config;
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (error instanceof Deno.errors.BadResource) return; // listener closed by stop()
-        this.#options.logger.warn("accept failed: {error}", { error: String(error) });
-        continue;
-      }
-      const connection = new LineConnection(conn, {
-        lineBytesMax: limits.lineBytesMax,
-        outputBytesMax: limits.outputBytesMax,
-      });
-      if (this.#sessions.size >= limits.connectionsMax) {
-        this.counters.add("limit_connections_max");
-        this.#options.logger.warn("connectionsMax reached: closed {remote} without reply", {
-          remote: connection.remote,
-        });
-        connection.close("connectionsMax");
-        continue;
-      }
-      this.#serve(connection);
+    const connection = new LineConnection(new NodeSocketConn(socket), {
+      lineBytesMax: limits.lineBytesMax,
+      outputBytesMax: limits.outputBytesMax,
+    });
+    if (this.#listener === undefined) {
+      connection.close("server stopping");
+      return;
     }
+    if (this.#sessions.size >= limits.connectionsMax) {
+      this.counters.add("limit_connections_max");
+      this.#options.logger.warn("connectionsMax reached: closed {remote} without reply", {
+        remote: connection.remote,
+      });
+      connection.close("connectionsMax");
+      return;
+    }
+    this.#serve(connection);
   }
 
   async #serve(connection: LineConnection): Promise<void> {
