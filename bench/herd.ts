@@ -4,22 +4,16 @@
  * the servers' core, at the default log level), and the waits that tell it is ready:
  * listening, its offline data set loaded, its neighbours linked.
  */
+import { DEFAULT_LINKS, DEFAULT_SERVER_NAMES } from "../lib/config.ts";
 import { pollUntil, type Processes, type Started } from "./processes.ts";
 import { LineClient, withClient } from "./wire.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const REPO_DIR = new URL("../", import.meta.url).pathname;
 
-/** The contract's five servers and links. */
-export const HERD_NAMES = ["Jaquez", "Hill", "Smith", "Singleton", "Campbell"];
-export const HERD_LINKS: Array<[string, string]> = [
-  ["Hill", "Jaquez"],
-  ["Hill", "Smith"],
-  ["Singleton", "Jaquez"],
-  ["Singleton", "Smith"],
-  ["Singleton", "Campbell"],
-  ["Smith", "Campbell"],
-];
+/** The contract's five servers and links, as the built-in default config has them. */
+export const HERD_NAMES = DEFAULT_SERVER_NAMES;
+export const HERD_LINKS = DEFAULT_LINKS;
 
 const LISTEN_TIMEOUT_MS = 30_000;
 const PLACES_READY_TIMEOUT_MS = 30_000;
@@ -40,7 +34,7 @@ export async function writeConfig(
   dirs: RunDirs,
   file: string,
   ports: Record<string, number>,
-  links: Array<[string, string]>,
+  links: ReadonlyArray<readonly [string, string]>,
 ): Promise<string> {
   const servers = Object.fromEntries(
     Object.entries(ports).map(([name, port]) => [name, { port, host: "127.0.0.1" }]),

@@ -71,9 +71,10 @@ const LIMIT_RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = 
 };
 
 const DEFAULT_HOST = "127.0.0.1";
-const DEFAULT_SERVER_NAMES = ["Jaquez", "Hill", "Smith", "Singleton", "Campbell"];
+/** The contract's five servers, in port order, and its six links. */
+export const DEFAULT_SERVER_NAMES = ["Jaquez", "Hill", "Smith", "Singleton", "Campbell"];
 const DEFAULT_PORT_FIRST = 12000;
-const DEFAULT_LINKS = [
+export const DEFAULT_LINKS: ReadonlyArray<readonly [string, string]> = [
   ["Hill", "Jaquez"],
   ["Hill", "Smith"],
   ["Singleton", "Jaquez"],
