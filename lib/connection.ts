@@ -18,12 +18,51 @@ export interface LineConnectionOptions {
 /** Why a connection was closed, for the log. */
 export type CloseReason = "done" | "output limit" | "write failed" | "read failed" | string;
 
-/** What a connection needs of a socket: `Deno.Conn` has it, and so does NodeSocketConn. */
+/** What a connection needs of a socket: NodeSocketConn and DenoConnChunks provide it. */
 export interface ByteConn {
   readonly remoteAddr: Deno.Addr;
-  read(buffer: Uint8Array): Promise<number | null>;
+  /** The next bytes received (used before the next call), or null at end of input. */
+  readChunk(): Promise<Uint8Array | null>;
+  /** Resolves with how many bytes were handed to the kernel. */
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
+}
+
+/**
+ * A dialled `Deno.Conn` as a ByteConn, reading into one buffer that grows while reads fill
+ * it, so a quiet link stays small.
+ */
+export class DenoConnChunks implements ByteConn {
+  readonly #conn: Deno.Conn;
+  #buffer = new Uint8Array(READ_BUFFER_BYTES_MIN);
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+    // Replies are already batched per turn; Nagle's algorithm would only add latency.
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  }
+
+  get remoteAddr(): Deno.Addr {
+    return this.#conn.remoteAddr;
+  }
+
+  async readChunk(): Promise<Uint8Array | null> {
+    const bytesRead = await this.#conn.read(this.#buffer);
+    if (bytesRead === null) return null;
+    const chunk = this.#buffer.subarray(0, bytesRead);
+    if (bytesRead === this.#buffer.length && this.#buffer.length < READ_BUFFER_BYTES_MAX) {
+      this.#buffer = new Uint8Array(this.#buffer.length * 2);
+    }
+    return chunk;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
 }
 
 export class LineConnection {
@@ -31,7 +70,6 @@ export class LineConnection {
   readonly remote: string;
   readonly #splitter: LineSplitter;
   readonly #outputBytesMax: number;
-  #readBuffer = new Uint8Array(READ_BUFFER_BYTES_MIN);
   #outbox: Uint8Array[] = [];
   #unsentBytes = 0;
   #writing = false;
@@ -46,8 +84,6 @@ export class LineConnection {
     this.remote = `${address.hostname}:${address.port}`;
     this.#splitter = new LineSplitter(options.lineBytesMax);
     this.#outputBytesMax = options.outputBytesMax;
-    // Replies are already batched per turn; Nagle's algorithm would only add latency.
-    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
   }
 
   get isClosed(): boolean {
@@ -69,22 +105,18 @@ export class LineConnection {
    */
   async readLines(): Promise<Line[] | null> {
     if (this.#sawEnd || this.isClosed) return null;
-    let bytesRead: number | null;
+    let chunk: Uint8Array | null;
     try {
-      bytesRead = await this.conn.read(this.#readBuffer);
+      chunk = await this.conn.readChunk();
     } catch {
-      bytesRead = null;
+      chunk = null;
     }
-    if (bytesRead === null) {
+    if (chunk === null) {
       this.#sawEnd = true;
       const last = this.#splitter.end();
       return last === undefined ? null : [last];
     }
-    const lines = this.#splitter.push(this.#readBuffer.subarray(0, bytesRead));
-    // A full buffer means more is waiting: read bigger next time; idle peers stay small.
-    if (bytesRead === this.#readBuffer.length && this.#readBuffer.length < READ_BUFFER_BYTES_MAX) {
-      this.#readBuffer = new Uint8Array(this.#readBuffer.length * 2);
-    }
+    const lines = this.#splitter.push(chunk);
     return lines;
   }
 

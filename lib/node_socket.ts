@@ -1,16 +1,16 @@
 /**
- * A `node:net` socket seen through the small part of `Deno.Conn` that LineConnection uses
- * (read into a buffer, write, close, addresses). Accepted connections go through `node:net`
- * because, measured here, Deno's own `Deno.listen` + `conn.read` loop lets some connections
+ * A `node:net` socket as the ByteConn that LineConnection reads chunks from and writes to.
+ * Accepted connections go through `node:net` because, measured here, Deno's own `Deno.listen` + `conn.read` loop lets some connections
  * run ahead and starves others under load (p999 of hundreds of ms at 256 connections),
  * while `node:net` under Deno serves them all evenly.
  */
 import type { Socket } from "node:net";
+import type { ByteConn } from "./connection.ts";
 
 /** Received bytes not yet read; past this the socket is paused until they are. */
 const BACKLOG_BYTES_MAX = 64 * 1024;
 
-export class NodeSocketConn {
+export class NodeSocketConn implements ByteConn {
   readonly remoteAddr: Deno.NetAddr;
   readonly #socket: Socket;
   readonly #chunks: Uint8Array[] = [];
@@ -41,23 +41,19 @@ export class NodeSocketConn {
     socket.on("error", end); // the close that follows is what the reader sees
   }
 
-  /** Like `Deno.Conn.read`: bytes copied into `buffer`, or null at end of input. */
-  async read(buffer: Uint8Array): Promise<number | null> {
+  /** The next chunk received, whole, or null at end of input. */
+  async readChunk(): Promise<Uint8Array | null> {
     while (this.#chunks.length === 0) {
       if (this.#ended) return null;
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));
     }
-    const chunk = this.#chunks[0];
-    const count = Math.min(chunk.length, buffer.length);
-    buffer.set(chunk.subarray(0, count));
-    if (count === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(count);
-    this.#backlogBytes -= count;
+    const chunk = this.#chunks.shift()!;
+    this.#backlogBytes -= chunk.length;
     if (this.#backlogBytes <= BACKLOG_BYTES_MAX && this.#socket.isPaused()) this.#socket.resume();
-    return count;
+    return chunk;
   }
 
-  /** Like `Deno.Conn.write`: resolves once the bytes are handed to the kernel. */
+  /** Resolves once the bytes are handed to the kernel. */
   write(bytes: Uint8Array): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#socket.write(bytes, (error) => error ? reject(error) : resolve(bytes.length));

@@ -10,7 +10,7 @@
  */
 import { raceAbort, sleep } from "./abortable.ts";
 import type { ServerAddress } from "./config.ts";
-import { LineConnection } from "./connection.ts";
+import { DenoConnChunks, LineConnection } from "./connection.ts";
 import type { Counters } from "./counters.ts";
 import type { Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
@@ -164,7 +164,7 @@ export class PeerLinks {
       (late) => late.close(),
     );
     if (conn === undefined) return failure;
-    const connection = new LineConnection(conn, {
+    const connection = new LineConnection(new DenoConnChunks(conn), {
       lineBytesMax: lineBytesMax + PEER_LINE_BYTES_EXTRA,
       outputBytesMax: PEER_OUTPUT_BYTES_MAX,
     });
