@@ -263,7 +263,7 @@ export class PeerLinks {
     const watermark = this.#watermarks.get(link.peer);
     if (link.receivedSynced && watermark !== undefined) watermark.seq = seq;
     const result = store.offer(
-      { clientId: fields.clientId, timeNs: fields.timeNs, atLine },
+      { clientId: fields.clientId, atLine },
       link.peer,
     );
     if (result === "stored") this.flood(store.get(fields.clientId)!);

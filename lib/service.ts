@@ -85,7 +85,7 @@ export class HerdService {
     const { serverName, store, counters, logger, flood } = this.#options;
     const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
     // Keyed by a slice of the stored line, so nothing of the client's line outlives it.
-    const update = { clientId: clientIdOf(atLine, message), timeNs: message.timeNs, atLine };
+    const update = { clientId: clientIdOf(atLine, message), atLine };
     const result = store.offer(update, undefined);
     if (result === "full") {
       counters.add("limit_clients_max");

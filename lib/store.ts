@@ -15,14 +15,14 @@ import { parseTimeNs } from "./protocol.ts";
 /** One client's latest location, as its origin server announced it. */
 export interface ClientUpdate {
   clientId: string;
-  /** The client's own time, exact, in nanoseconds. */
-  timeNs: bigint;
   /** `AT <origin> <skew> <id> <location> <time>`, exactly as the origin wrote it. */
   atLine: string;
 }
 
 /** A stored update with where it came from and when it changed locally. */
 export interface StoredUpdate extends ClientUpdate {
+  /** The client's own time, exact, in nanoseconds. */
+  readonly timeNs: bigint;
   /** The neighbour it arrived from, or undefined when a client sent it here. */
   fromPeer: string | undefined;
   /** Local change sequence number (1, 2, …) within this store's epoch. */
@@ -37,7 +37,8 @@ export type OfferResult = "stored" | "stale" | "full";
  * updates from different origins thus converge to the same winner everywhere.
  */
 export function compareUpdates(a: ClientUpdate, b: ClientUpdate): number {
-  if (a.timeNs !== b.timeNs) return a.timeNs < b.timeNs ? -1 : 1;
+  const byTime = compareTimeTexts(timeText(a.atLine), timeText(b.atLine));
+  if (byTime !== 0) return byTime;
   // Wire text holds one byte per code unit, so string order is byte order.
   return a.atLine < b.atLine ? -1 : a.atLine > b.atLine ? 1 : 0;
 }
@@ -78,9 +79,9 @@ export class ClientStore {
     if (record === undefined) {
       if (this.#records.size >= this.#clientsMax) return "full";
     } else {
-      const held = this.#unpack(update.clientId, record);
+      const held = { clientId: update.clientId, atLine: record.slice(0, record.lastIndexOf("\n")) };
       const isNewer = fromPeer === undefined
-        ? update.timeNs > held.timeNs
+        ? compareTimeTexts(timeText(update.atLine), timeText(held.atLine)) > 0
         : compareUpdates(update, held) > 0;
       if (!isNewer) return "stale";
       this.#records.delete(update.clientId);
@@ -108,7 +109,10 @@ export class ClientStore {
     return {
       clientId,
       atLine,
-      timeNs: parseTimeNs(atLine.slice(atLine.lastIndexOf(" ") + 1))!,
+      // Parsed only when asked: floods and WHATSAT replies need just the line.
+      get timeNs() {
+        return parseTimeNs(timeText(atLine))!;
+      },
       seq,
       fromPeer: this.#sources[sourceIndex],
     };
@@ -136,4 +140,34 @@ function keyWithin(record: string, clientId: string): string {
   for (let spaces = 0; spaces < 3 && start !== -1; spaces++) start = record.indexOf(" ", start) + 1;
   const key = record.slice(start, start + clientId.length);
   return key === clientId ? key : clientId;
+}
+
+/** An AT line's last field: the client's time as it wrote it. */
+function timeText(atLine: string): string {
+  return atLine.slice(atLine.lastIndexOf(" ") + 1);
+}
+
+/**
+ * Compares two times of the protocol's grammar (`digits[.digits]`) as exact decimals, with
+ * no numbers built: `5.5` equals `5.50`, and any number of digits compares right.
+ */
+export function compareTimeTexts(a: string, b: string): number {
+  const aDot = a.indexOf(".") === -1 ? a.length : a.indexOf(".");
+  const bDot = b.indexOf(".") === -1 ? b.length : b.indexOf(".");
+  let aStart = 0;
+  let bStart = 0;
+  while (aStart < aDot - 1 && a[aStart] === "0") aStart++;
+  while (bStart < bDot - 1 && b[bStart] === "0") bStart++;
+  const wholeLengths = (aDot - aStart) - (bDot - bStart);
+  if (wholeLengths !== 0) return wholeLengths;
+  for (let i = 0; i < aDot - aStart; i++) {
+    const difference = a.charCodeAt(aStart + i) - b.charCodeAt(bStart + i);
+    if (difference !== 0) return difference;
+  }
+  for (let i = 1; aDot + i < a.length || bDot + i < b.length; i++) {
+    const aDigit = aDot + i < a.length ? a.charCodeAt(aDot + i) : 48;
+    const bDigit = bDot + i < b.length ? b.charCodeAt(bDot + i) : 48;
+    if (aDigit !== bDigit) return aDigit - bDigit;
+  }
+  return 0;
 }

@@ -295,7 +295,7 @@ Deno.test("HerdService's WHATSAT reply is exactly AT line, \\n, JSON, \\n\\n", a
 Deno.test("HerdService answers WHATSAT with the AT line its origin server wrote", async () => {
   const { service, store } = harness();
   const atLine = `AT Campbell -0.000500000 ${ID} ${LOC} 1621464827.959498503`;
-  store.offer({ clientId: ID, timeNs: 1621464827_959498503n, atLine }, "Singleton");
+  store.offer({ clientId: ID, atLine }, "Singleton");
   const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 3`, false, live()));
   assert.equal(reply.atLine, atLine);
   assert.equal(reply.body.results.length, 3);

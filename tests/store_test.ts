@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { ClientStore, type ClientUpdate, compareUpdates } from "../lib/store.ts";
+import { ClientStore, type ClientUpdate, compareTimeTexts, compareUpdates } from "../lib/store.ts";
 
 const CLIENTS_MAX = 1_000;
+
+/** An update with its exact time beside it, to check what the store reports. */
+type TimedUpdate = ClientUpdate & { timeNs: bigint };
 
 /** An update as an origin server would announce it for `clientId` at `time` seconds. */
 function update(
@@ -9,7 +12,7 @@ function update(
   time: string,
   origin = "Hill",
   skew = "+0.000000001",
-): ClientUpdate {
+): TimedUpdate {
   const [seconds, fraction = ""] = time.split(".");
   const timeNs = BigInt(seconds) * 1_000_000_000n + BigInt(fraction.padEnd(9, "0"));
   return { clientId, timeNs, atLine: `AT ${origin} ${skew} ${clientId} +1+1 ${time}` };
@@ -23,7 +26,7 @@ function seqsOf(store: ClientStore, afterSeq: number): Array<[string, number]> {
 // A client's own IAMAT: strictly newer time only
 
 const CLIENT_OFFERS: Array<
-  { name: string; held: ClientUpdate; offered: ClientUpdate; result: string }
+  { name: string; held: TimedUpdate; offered: TimedUpdate; result: string }
 > = [
   {
     name: "a later time is stored",
@@ -93,7 +96,7 @@ Deno.test("ClientStore.offer() stores a client's first IAMAT with no peer", () =
 // Between servers: time, then AT line bytes
 
 const PEER_OFFERS: Array<
-  { name: string; held: ClientUpdate; offered: ClientUpdate; result: string }
+  { name: string; held: TimedUpdate; offered: TimedUpdate; result: string }
 > = [
   {
     name: "a later time is stored whatever its AT line",
@@ -324,3 +327,21 @@ Deno.test("ClientStore.changesAfter() yields the stored update with its origin",
   store.offer(fromSmith, "Smith");
   assert.deepEqual([...store.changesAfter(0)], [{ ...fromSmith, fromPeer: "Smith", seq: 1 }]);
 });
+
+const TIME_ORDER: Array<[string, string, number]> = [
+  ["5.5", "5.50", 0],
+  ["5", "5.000000000", 0],
+  ["005.1", "5.1", 0],
+  ["0", "0.000000001", -1],
+  ["10", "9.999999999", 1],
+  ["1700000000.123456789", "1700000000.12345679", -1],
+  ["99999999999999999999", "99999999999999999998.9", 1],
+  ["1.2", "1.19", 1],
+];
+
+for (const [a, b, sign] of TIME_ORDER) {
+  Deno.test(`compareTimeTexts() orders ${a} and ${b} as exact decimals`, () => {
+    assert.equal(Math.sign(compareTimeTexts(a, b)), sign);
+    assert.equal(Math.sign(compareTimeTexts(b, a)), sign === 0 ? 0 : -sign);
+  });
+}
