@@ -88,7 +88,9 @@ export class ClientSession {
       const shownLine = showWireText(line.text);
       logger.info(
         reply instanceof Uint8Array
-          ? `client ${this.connection.remote}: ${shownLine} -> ${showWireBytes(reply)}`
+          ? `client ${this.connection.remote}: ${shownLine} -> ${
+            showWireBytes(withoutNewline(reply))
+          }`
           : `client ${this.connection.remote} sent ${shownLine}`,
       );
     }
@@ -147,4 +149,9 @@ export class ClientSession {
       this.connection.onClose(() => resolve());
     });
   }
+}
+
+/** A one-line reply without its `\n`, as the log shows it beside its line. */
+function withoutNewline(reply: Uint8Array): Uint8Array {
+  return reply.at(-1) === 0x0a ? reply.subarray(0, -1) : reply;
 }

@@ -26,6 +26,9 @@ export type HerdLogLevel = "debug" | "info" | "warn";
 const LEVEL_TO_LOGTAPE = { debug: "debug", info: "info", warn: "warning" } as const;
 const LOG_BUFFER_BYTES = 64 * 1024;
 const WIRE_TEXT_SHOWN_BYTES_MAX = 200;
+/** A byte a log line cannot show as it is: outside printable ASCII, or a backslash. */
+const NEEDS_ESCAPE = /[^\x20-\x5b\x5d-\x7e]/;
+const NEEDS_ESCAPE_ALL = new RegExp(NEEDS_ESCAPE.source, "g");
 
 /** Opens `dir/name.log` and returns the server's logger; `close` flushes and closes it. */
 export async function setupLogging(
@@ -89,8 +92,8 @@ export function showWireText(text: string): string {
   const shown = text.length > WIRE_TEXT_SHOWN_BYTES_MAX
     ? text.slice(0, WIRE_TEXT_SHOWN_BYTES_MAX)
     : text;
-  const escaped = shown.replace(
-    /[^\x20-\x5b\x5d-\x7e]/g,
+  const escaped = !NEEDS_ESCAPE.test(shown) ? shown : shown.replace(
+    NEEDS_ESCAPE_ALL,
     (char) => char === "\\" ? "\\\\" : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
   return text.length > WIRE_TEXT_SHOWN_BYTES_MAX ? `${escaped}…` : escaped;
