@@ -6,7 +6,7 @@ import { choosePlacesProvider, parseCli, UsageError } from "./lib/cli.ts";
 import { ConfigError, loadConfig } from "./lib/config.ts";
 import { Counters } from "./lib/counters.ts";
 import { oneLine } from "./lib/errors.ts";
-import { setupLogging } from "./lib/log.ts";
+import { type Logger, setupLogging } from "./lib/log.ts";
 import { createPlacesProvider } from "./lib/places/select.ts";
 import { raiseOpenFilesLimit } from "./lib/open_files.ts";
 import { HerdServer } from "./lib/server.ts";
@@ -47,6 +47,7 @@ async function main(args: string[]): Promise<number> {
     logger,
     counters,
   });
+  keepServingOnBugs(logger);
   const { host, port } = config.servers.get(options.name)!;
   const server = new HerdServer({ name: options.name, config, places, logger, counters });
   try {
@@ -77,6 +78,26 @@ async function main(args: string[]): Promise<number> {
     peers: config.neighbours.get(options.name)!.join(",") || "none",
   });
   return await stopOnSignal(server, closeLog, logger.info.bind(logger));
+}
+
+/**
+ * A bug in one connection's handling must not take every other client down with it: an
+ * uncaught error or unhandled rejection is logged instead of ending the process.
+ */
+function keepServingOnBugs(logger: Logger): void {
+  const report = (kind: string, error: unknown) =>
+    logger.error("{kind} (server keeps running): {error}", {
+      kind,
+      error: error instanceof Error ? error.stack ?? error.message : String(error),
+    });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    report("unhandled rejection", event.reason);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    report("uncaught error", event.error);
+  });
 }
 
 /** Raises the open-files limit; warns when it cannot hold every allowed connection. */
