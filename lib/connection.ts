@@ -66,7 +66,7 @@ export class DenoConnChunks implements ByteConn {
 }
 
 export class LineConnection {
-  readonly conn: ByteConn;
+  readonly #conn: ByteConn;
   readonly remote: string;
   readonly #splitter: LineSplitter;
   readonly #outputBytesMax: number;
@@ -79,7 +79,7 @@ export class LineConnection {
   #sawEnd = false;
 
   constructor(conn: ByteConn, options: LineConnectionOptions) {
-    this.conn = conn;
+    this.#conn = conn;
     const address = conn.remoteAddr as Deno.NetAddr;
     this.remote = `${address.hostname}:${address.port}`;
     this.#splitter = new LineSplitter(options.lineBytesMax);
@@ -107,7 +107,7 @@ export class LineConnection {
     if (this.#sawEnd || this.isClosed) return null;
     let chunk: Uint8Array | null;
     try {
-      chunk = await this.conn.readChunk();
+      chunk = await this.#conn.readChunk();
     } catch {
       chunk = null;
     }
@@ -159,7 +159,7 @@ export class LineConnection {
     this.#outbox = [];
     this.#unsentBytes = 0;
     try {
-      this.conn.close();
+      this.#conn.close();
     } catch {
       // Already closed by the other side; nothing left to release.
     }
@@ -174,7 +174,7 @@ export class LineConnection {
         this.#outbox = [];
         let offset = 0;
         while (offset < batch.length) {
-          offset += await this.conn.write(batch.subarray(offset));
+          offset += await this.#conn.write(batch.subarray(offset));
         }
         this.#unsentBytes -= batch.length;
       }

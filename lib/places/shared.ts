@@ -6,8 +6,12 @@
  */
 import { raceAbort } from "../abortable.ts";
 import type { Counters } from "../counters.ts";
-import { type PlacesBody, type PlacesProvider, type PlacesQuery } from "./provider.ts";
-import { unknownErrorBody } from "./provider.ts";
+import {
+  type PlacesBody,
+  type PlacesProvider,
+  type PlacesQuery,
+  unknownErrorBody,
+} from "./provider.ts";
 
 /** A query with the exact identity of its location (equal decimals, equal key). */
 export interface KeyedPlacesQuery extends PlacesQuery {
@@ -29,15 +33,6 @@ export class SharedLookups {
   constructor(provider: PlacesProvider, counters: Counters) {
     this.#provider = provider;
     this.#counters = counters;
-  }
-
-  get providerName(): PlacesProvider["name"] {
-    return this.#provider.name;
-  }
-
-  /** Lookups in flight now (distinct upstream calls). */
-  get inFlight(): number {
-    return this.#inFlight.size;
   }
 
   /**
