@@ -41,3 +41,14 @@ export function raceAbort<T, F>(
     ).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
+
+/** Monotonic time and waiting, injected where tests must not really wait. */
+export interface WaitClock {
+  /** Milliseconds on a monotonic clock (the default is `performance.now()`). */
+  nowMs(): number;
+  /** Resolves after `ms`, or as soon as `signal` aborts; never rejects. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** The real clock: `performance.now()` and an abortable timer. */
+export const systemWaitClock: WaitClock = { nowMs: () => performance.now(), sleep };

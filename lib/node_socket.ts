@@ -25,7 +25,6 @@ export class NodeSocketConn implements ByteConn {
       hostname: socket.remoteAddress ?? "?",
       port: socket.remotePort ?? 0,
     };
-    socket.setNoDelay(true);
     socket.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
       this.#backlogBytes += chunk.length;

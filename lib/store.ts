@@ -1,6 +1,7 @@
 /**
  * The latest known update per client and the rule that decides which update wins. Knows no
- * sockets; of the wire format only that an AT line's last field is the client's time.
+ * sockets; of the wire format only that an AT line's fourth field is the client id and its
+ * last the client's time.
  *
  * Every accepted change gets the next local sequence number and moves to the end of the
  * map, so iterating the map walks changes in the order they happened: catch-up can send a

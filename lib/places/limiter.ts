@@ -4,7 +4,7 @@
  * `OVER_QUERY_LIMIT` at once), and call starts paced by a token bucket of
  * `callsPerSecondMax`. Knows nothing of HTTP or clients; the clock and sleep are injected.
  */
-import { sleep } from "../abortable.ts";
+import { systemWaitClock, type WaitClock } from "../abortable.ts";
 import type { PlacesBody, PlacesProvider, PlacesQuery } from "./provider.ts";
 import { unknownErrorBody } from "./provider.ts";
 
@@ -14,11 +14,8 @@ export interface UpstreamLimits {
   queueMax: number;
 }
 
-export interface LimiterClock {
-  nowMs: () => number;
-  /** Resolves after `ms` or when `signal` aborts. */
-  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-}
+/** Time as the token bucket sees it; tests pass one that does not really wait. */
+export type LimiterClock = WaitClock;
 
 /** The body for a lookup refused because too many are already waiting. */
 export function overQueryLimitBody(): PlacesBody {
@@ -33,7 +30,7 @@ export class UpstreamLimiter {
   #tokens: number;
   #tokensAtMs: number;
 
-  constructor(limits: UpstreamLimits, clock: LimiterClock = systemLimiterClock) {
+  constructor(limits: UpstreamLimits, clock: LimiterClock = systemWaitClock) {
     this.#limits = limits;
     this.#clock = clock;
     this.#tokens = limits.callsPerSecondMax;
@@ -140,5 +137,3 @@ export function limitedFetch(limiter: UpstreamLimiter, fetchImpl: typeof fetch =
     return fetchImpl(input, init);
   };
 }
-
-const systemLimiterClock: LimiterClock = { nowMs: () => performance.now(), sleep };

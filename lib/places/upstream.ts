@@ -11,7 +11,7 @@
  * the body of the last HTTP response (`UNKNOWN_ERROR` if there was none) and never rejects.
  */
 
-import { raceAbort, sleep } from "../abortable.ts";
+import { raceAbort, systemWaitClock, type WaitClock } from "../abortable.ts";
 import {
   type PlacesBody,
   type PlacesProvider,
@@ -56,15 +56,7 @@ export type UpstreamCallObserver = (report: UpstreamCallReport) => void;
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
 /** Time as the retry loop sees it; tests pass one that does not really wait. */
-export interface UpstreamClock {
-  /** Milliseconds on a monotonic clock (the default is `performance.now()`). */
-  nowMs(): number;
-  /** Resolves after `ms`, or as soon as `signal` aborts; never rejects. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
-/** The real clock: `performance.now()` and an abortable timer. */
-export const systemUpstreamClock: UpstreamClock = { nowMs: () => performance.now(), sleep };
+export type UpstreamClock = WaitClock;
 
 /** What every Google provider is configured with. */
 export interface UpstreamOptions {
@@ -76,7 +68,7 @@ export interface UpstreamOptions {
   fetchImpl?: FetchLike;
   /** Called once per upstream attempt, e.g. to log each Places call with status and latency. */
   onCall?: UpstreamCallObserver;
-  /** Default {@link systemUpstreamClock}. */
+  /** Default {@link systemWaitClock}. */
   clock?: UpstreamClock;
   /** Jitter source in [0, 1); default `Math.random`. */
   random?: () => number;
@@ -278,7 +270,7 @@ export function createUpstreamCaller(
 ): UpstreamCaller {
   const { apiKey } = options;
   const fetchImpl: FetchLike = options.fetchImpl ?? ((url, init) => fetch(url, init));
-  const clock = options.clock ?? systemUpstreamClock;
+  const clock = options.clock ?? systemWaitClock;
   const random = options.random ?? Math.random;
 
   const report = (call: Omit<UpstreamCallReport, "provider" | "url">, url: string) => {
