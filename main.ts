@@ -9,7 +9,7 @@ import { oneLine } from "./lib/errors.ts";
 import { type Logger, setupLogging } from "./lib/log.ts";
 import { createPlacesProvider } from "./lib/places/select.ts";
 import { raiseOpenFilesLimit } from "./lib/open_files.ts";
-import { HerdServer } from "./lib/server.ts";
+import { DataDirError, HerdServer } from "./lib/server.ts";
 
 /** After a first signal, the latest moment to be gone (the contract allows 3 s). */
 const STOP_DEADLINE_MS = 2800;
@@ -49,7 +49,14 @@ async function main(args: string[]): Promise<number> {
   });
   keepServingOnBugs(logger);
   const { host, port } = config.servers.get(options.name)!;
-  const server = new HerdServer({ name: options.name, config, places, logger, counters });
+  const server = new HerdServer({
+    name: options.name,
+    config,
+    places,
+    logger,
+    counters,
+    dataDir: options.dataDir,
+  });
   try {
     await server.start();
   } catch (error) {
@@ -141,6 +148,8 @@ if (import.meta.main) {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`herd: ${oneLine(message)}`);
-    Deno.exit(error instanceof UsageError || error instanceof ConfigError ? 2 : 1);
+    const isUsage = error instanceof UsageError || error instanceof ConfigError ||
+      error instanceof DataDirError;
+    Deno.exit(isUsage ? 2 : 1);
   }
 }

@@ -20,6 +20,8 @@ export interface CliOptions {
   placesUrl: string | undefined;
   logDir: string;
   logLevel: HerdLogLevel;
+  /** Where accepted updates survive a restart; undefined keeps them in memory only. */
+  dataDir: string | undefined;
 }
 
 /** A command line that cannot be run; the message is one line for stderr. */
@@ -52,7 +54,7 @@ export function parseCli(args: string[]): CliOptions {
     // node:util's messages are one line but may end in advice meant for node scripts.
     throw new UsageError(`${(error as Error).message.split(". ")[0]}; ${USAGE}`);
   }
-  if (values["data-dir"] !== undefined) throw new UsageError("--data-dir: not supported yet");
+  if (values["data-dir"] === "") throw new UsageError("--data-dir needs a directory");
   const name = values.name;
   if (name === undefined || name === "") throw new UsageError(`--name is required; ${USAGE}`);
   const places = values.places as PlacesChoice;
@@ -74,6 +76,7 @@ export function parseCli(args: string[]): CliOptions {
     placesUrl: placesUrl?.replace(/\/+$/, ""),
     logDir: values["log-dir"]!,
     logLevel,
+    dataDir: values["data-dir"],
   };
 }
 

@@ -11,8 +11,11 @@ import { ClientSession } from "./client_session.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import { PeerLinks } from "./peers.ts";
+import { parseAtLine } from "./protocol.ts";
 import { HerdService } from "./service.ts";
 import { ClientStore } from "./store.ts";
+import { type LoadReport, UpdateLog, updateLogPath } from "./update_log.ts";
+import { OneLineError } from "./errors.ts";
 import type { PlacesProvider } from "./places/provider.ts";
 import { SharedLookups } from "./places/shared.ts";
 
@@ -21,6 +24,11 @@ const IDLE_SWEEP_INTERVAL_MS_MAX = 1000;
 /** How long a stop lets pending Places calls run before answering them UNKNOWN_ERROR. */
 export const STOP_LOOKUP_GRACE_MS = 2000;
 
+/** The data dir cannot be created, read or written at start. */
+export class DataDirError extends OneLineError {
+  override name = "DataDirError";
+}
+
 export interface HerdServerOptions {
   name: string;
   config: Config;
@@ -28,6 +36,8 @@ export interface HerdServerOptions {
   logger: Logger;
   /** Shared with whoever else reports (the Places provider's call log). */
   counters: Counters;
+  /** Where accepted updates are kept across restarts; none when undefined. */
+  dataDir?: string;
   clockNs?: () => bigint;
 }
 
@@ -44,6 +54,9 @@ export class HerdServer {
   readonly #service: HerdService;
   readonly #sessions = new Set<ClientSession>();
   readonly #stopLookups = new AbortController();
+  readonly #updateLog: UpdateLog | undefined;
+  /** Resolves once what the data dir holds is loaded: connections wait for it. */
+  readonly #loaded = Promise.withResolvers<void>();
   #listener: Server | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
 
@@ -51,7 +64,11 @@ export class HerdServer {
     this.#options = options;
     const { config, name, logger } = options;
     this.counters = options.counters;
-    this.store = new ClientStore(config.limits.clientsMax);
+    const updateLog = options.dataDir === undefined
+      ? undefined
+      : new UpdateLog(updateLogPath(options.dataDir, name), logger, options.counters);
+    this.#updateLog = updateLog;
+    this.store = new ClientStore(config.limits.clientsMax, (atLine) => updateLog?.append(atLine));
     this.peers = new PeerLinks({
       serverName: name,
       neighbours: config.neighbours.get(name)!,
@@ -68,13 +85,15 @@ export class HerdServer {
       placesTimeoutMs: config.limits.placesTimeoutMs,
       clockNs: options.clockNs ?? systemClockNs,
       flood: (update) => this.peers.flood(update),
+      committed: updateLog && (() => updateLog.committed()),
       logger,
       counters: this.counters,
     });
   }
 
   /**
-   * Binds the port (rejects with the system's error, e.g. code EADDRINUSE, if it cannot), then
+   * Binds the port (rejects with the system's error, e.g. code EADDRINUSE, if it cannot), loads
+   * the data dir (the port, held, keeps a second copy of this server off the same files), then
    * serves and dials neighbours in the background.
    */
   async start(): Promise<void> {
@@ -94,6 +113,8 @@ export class HerdServer {
       this.#options.logger.warn("listener error: {error}", { error: String(error) });
     });
     this.#listener = listener;
+    await this.#loadDataDir();
+    this.#loaded.resolve();
     this.peers.start();
     const { idleTimeoutMs } = this.#options.config.limits;
     this.#timers.push(
@@ -127,7 +148,37 @@ export class HerdServer {
     await Promise.all(sessionsDone);
     clearTimeout(graceTimer);
     await this.peers.stop();
+    await this.#updateLog?.close();
     this.logCounters();
+  }
+
+  /** Loads the updates kept in the data dir, then rewrites it with the latest of each. */
+  async #loadDataDir(): Promise<void> {
+    const { dataDir, logger } = this.#options;
+    if (this.#updateLog === undefined) return;
+    const startedMs = performance.now();
+    let report: LoadReport;
+    try {
+      await Deno.mkdir(dataDir!, { recursive: true });
+      report = await this.#updateLog.load((atLine) => {
+        const fields = parseAtLine(atLine);
+        if (fields !== undefined) this.store.restore({ clientId: fields.clientId, atLine });
+      });
+      await this.#updateLog.rewrite(atLinesOf(this.store));
+    } catch (error) {
+      throw new DataDirError(`--data-dir ${dataDir}: ${(error as Error).message}`);
+    }
+    const level = report.skipped > 0 ? "warn" : "info";
+    logger[level](
+      "data dir {path}: {clients} clients from {records} records ({skipped} torn or damaged, skipped) in {ms} ms",
+      {
+        path: updateLogPath(dataDir!, this.#options.name),
+        clients: this.store.size,
+        records: report.records,
+        skipped: report.skipped,
+        ms: Math.round(performance.now() - startedMs),
+      },
+    );
   }
 
   #accept(socket: Socket): void {
@@ -170,6 +221,7 @@ export class HerdServer {
       const level = reason === "done" ? "debug" : "warn";
       logger[level]("client {remote} closed: {reason}", { remote: connection.remote, reason });
     });
+    await this.#loaded.promise;
     let first: Awaited<ReturnType<LineConnection["readLines"]>> = [];
     while (first !== null && first.length === 0) first = await connection.readLines();
     if (first !== null && PeerLinks.isHello(first[0].text)) {
@@ -190,4 +242,9 @@ export class HerdServer {
       }
     }
   }
+}
+
+/** Every stored AT line, oldest change first. */
+function* atLinesOf(store: ClientStore): Generator<string> {
+  for (const update of store.changesAfter(0)) yield update.atLine;
 }

@@ -32,6 +32,11 @@ export interface ServiceOptions {
   clockNs: () => bigint;
   /** Hands an accepted update to the neighbour links (without waiting for them). */
   flood: (update: StoredUpdate) => void;
+  /**
+   * With a data dir: resolves once every update stored so far is on disk, so an AT reply
+   * waits for its update (or the equal or newer one held) to be durable.
+   */
+  committed?: () => Promise<void>;
   logger: Logger;
   counters: Counters;
 }
@@ -81,8 +86,8 @@ export class HerdService {
     return encodeWireText(formatInvalidReply(line));
   }
 
-  #iamat(message: IamatMessage, line: string): Uint8Array {
-    const { serverName, store, counters, logger, flood } = this.#options;
+  #iamat(message: IamatMessage, line: string): Reply {
+    const { serverName, store, counters, logger, flood, committed } = this.#options;
     const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
     // Keyed by a slice of the stored line, so nothing of the client's line outlives it.
     const update = { clientId: clientIdOf(atLine, message), atLine };
@@ -100,7 +105,8 @@ export class HerdService {
     } else {
       counters.add("iamat_stale");
     }
-    return encodeWireText(atLine + NEWLINE);
+    const reply = encodeWireText(atLine + NEWLINE);
+    return committed === undefined ? reply : committed().then(() => reply);
   }
 
   #whatsat(message: WhatsatMessage, line: string, signal: AbortSignal): Reply {

@@ -50,10 +50,13 @@ export class ClientStore {
   readonly #clientsMax: number;
   /** Index 0: sent by a client; then each neighbour name the first time it sends. */
   readonly #sources: Array<string | undefined> = [undefined];
+  readonly #onStored: (atLine: string) => void;
   #lastSeq = 0;
 
-  constructor(clientsMax: number) {
+  /** `onStored` hears of every update `offer` stores (e.g. to write it to the data dir). */
+  constructor(clientsMax: number, onStored: (atLine: string) => void = () => {}) {
     this.#clientsMax = clientsMax;
+    this.#onStored = onStored;
   }
 
   get size(): number {
@@ -76,15 +79,30 @@ export class ClientStore {
    * applies. "full" means a new client would pass `clientsMax`.
    */
   offer(update: ClientUpdate, fromPeer: string | undefined): OfferResult {
+    const result = this.#put(update, fromPeer, fromPeer === undefined ? isLaterTime : isGreater);
+    if (result === "stored") this.#onStored(update.atLine);
+    return result;
+  }
+
+  /**
+   * Takes back an update this server had stored before it restarted: the full update order
+   * applies, and `onStored` is not told (it is already written).
+   */
+  restore(update: ClientUpdate): OfferResult {
+    return this.#put(update, undefined, isGreater);
+  }
+
+  #put(
+    update: ClientUpdate,
+    fromPeer: string | undefined,
+    isNewer: (update: ClientUpdate, held: ClientUpdate) => boolean,
+  ): OfferResult {
     const record = this.#records.get(update.clientId);
     if (record === undefined) {
       if (this.#records.size >= this.#clientsMax) return "full";
     } else {
       const held = { clientId: update.clientId, atLine: record.slice(0, record.lastIndexOf("\n")) };
-      const isNewer = fromPeer === undefined
-        ? compareTimeTexts(timeText(update.atLine), timeText(held.atLine)) > 0
-        : compareUpdates(update, held) > 0;
-      if (!isNewer) return "stale";
+      if (!isNewer(update, held)) return "stale";
       this.#records.delete(update.clientId);
     }
     this.#lastSeq += 1;
@@ -150,6 +168,16 @@ function keyWithin(record: string, clientId: string): string {
   for (let spaces = 0; spaces < 3 && start !== -1; spaces++) start = record.indexOf(" ", start) + 1;
   const key = record.slice(start, start + clientId.length);
   return key === clientId ? key : clientId;
+}
+
+/** A client's own IAMAT replaces what is held only with a strictly later time. */
+function isLaterTime(update: ClientUpdate, held: ClientUpdate): boolean {
+  return compareTimeTexts(timeText(update.atLine), timeText(held.atLine)) > 0;
+}
+
+/** Between servers, the full update order decides. */
+function isGreater(update: ClientUpdate, held: ClientUpdate): boolean {
+  return compareUpdates(update, held) > 0;
 }
 
 /** An AT line's last field: the client's time as it wrote it. */

@@ -124,18 +124,23 @@ for (const { name, args } of INVALID_ARGS) {
   });
 }
 
-const DATA_DIR_ARGS: string[][] = [
-  ["--name", "Smith", "--data-dir", "/tmp/herd-data"],
-  ["--data-dir=/tmp/herd-data", "--name", "Smith"],
-  ["--name", "Smith", "--places", "offline", "--data-dir", "data"],
+const DATA_DIR_ARGS: Array<[string[], string]> = [
+  [["--name", "Smith", "--data-dir", "/tmp/herd-data"], "/tmp/herd-data"],
+  [["--data-dir=/tmp/herd-data", "--name", "Smith"], "/tmp/herd-data"],
+  [["--name", "Smith", "--places", "offline", "--data-dir", "data"], "data"],
 ];
 
-for (const args of DATA_DIR_ARGS) {
-  Deno.test(`parseCli() says --data-dir is not supported yet for ${args.join(" ")}`, () => {
-    const message = assertUsageError(() => parseCli(args));
-    assert.ok(message.includes("--data-dir: not supported yet"), message);
+for (const [args, dataDir] of DATA_DIR_ARGS) {
+  Deno.test(`parseCli() takes --data-dir from ${args.join(" ")}`, () => {
+    assert.equal(parseCli(args).dataDir, dataDir);
   });
 }
+
+Deno.test("parseCli() keeps no data dir unless asked, and refuses an empty one", () => {
+  assert.equal(parseCli(["--name", "Smith"]).dataDir, undefined);
+  const message = assertUsageError(() => parseCli(["--name", "Smith", "--data-dir", ""]));
+  assert.ok(message.includes("--data-dir"), message);
+});
 
 Deno.test("parseCli() names the unknown flag in its message", () => {
   const message = assertUsageError(() => parseCli(["--name", "Smith", "--colour", "red"]));

@@ -147,10 +147,10 @@ const BAD_STARTS: BadStart[] = [
     config: (ports) => herdJson(ports, (config) => (config.limits = { lineBytesMax: "big" })),
   },
   {
-    name: "--data-dir",
-    args: (dir) => withConfig(dir, "--name", "Hill", "--data-dir", `${dir}/data`),
+    name: "a --data-dir that is a file",
+    args: (dir) => withConfig(dir, "--name", "Hill", "--data-dir", `${dir}/herd.json`),
     config: (ports) => herdJson(ports),
-    mentions: /--data-dir: not supported yet/,
+    mentions: /--data-dir .*herd\.json/,
   },
   {
     name: "--places google without GOOGLE_PLACES_API_KEY",
