@@ -49,14 +49,15 @@ export class ClientSession {
     const { connection } = this;
     let lines: Line[] | null = firstLines;
     while (lines !== null && !this.#stopping) {
-      for (const line of lines) this.#handle(line);
-      if (this.#pending.length >= this.#options.linesInFlightMax) {
-        this.#options.counters.add("limit_lines_in_flight");
-        this.#options.logger.info("linesInFlightMax reached on {remote}: reading paused", {
-          remote: connection.remote,
-        });
-        await this.#repliesSent();
+      for (const line of lines) {
+        // One read may bring many lines: each waits its turn under linesInFlightMax, and
+        // while the client reads its replies slower than it asks, until they drain.
+        if (this.#pending.length >= this.#options.linesInFlightMax) await this.#pauseReading();
+        if (connection.isBackedUp) await this.#waitForSlowReader();
+        if (connection.isClosed) return;
+        this.#handle(line);
       }
+      if (this.#pending.length >= this.#options.linesInFlightMax) await this.#pauseReading();
       if (connection.isClosed) return;
       lines = await connection.readLines();
       this.lastReadMs = this.#options.clockMs();
@@ -76,6 +77,24 @@ export class ClientSession {
     if (this.#pending.length === 0) {
       this.connection.drained().then(() => this.connection.close());
     }
+  }
+
+  /** Stops acting on lines (and reading) until fewer than linesInFlightMax replies wait. */
+  async #pauseReading(): Promise<void> {
+    this.#options.counters.add("limit_lines_in_flight");
+    this.#options.logger.info("linesInFlightMax reached on {remote}: reading paused", {
+      remote: this.connection.remote,
+    });
+    await this.#repliesSent();
+  }
+
+  /** Acts on no more lines until the replies already sent have reached the client. */
+  async #waitForSlowReader(): Promise<void> {
+    this.#options.counters.add("slow_reader_pauses");
+    this.#options.logger.debug("{remote} reads slowly: its lines wait until replies drain", {
+      remote: this.connection.remote,
+    });
+    await this.connection.drained();
   }
 
   #handle(line: Line): void {

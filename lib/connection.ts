@@ -94,6 +94,15 @@ export class LineConnection {
     return this.#unsentBytes;
   }
 
+  /**
+   * True while unsent output is past half of `outputBytesMax`: the other end reads slower
+   * than it asks, so whoever produces the output should wait for `drained()` before making
+   * more — the limit then only ever closes a connection that does not read.
+   */
+  get isBackedUp(): boolean {
+    return this.#unsentBytes > this.#outputBytesMax / 2;
+  }
+
   /** True once the peer half-closed (or the read side failed). */
   get sawEnd(): boolean {
     return this.#sawEnd;
