@@ -8,6 +8,7 @@ import { Counters } from "./lib/counters.ts";
 import { oneLine } from "./lib/errors.ts";
 import { type Logger, setupLogging } from "./lib/log.ts";
 import { createPlacesProvider } from "./lib/places/select.ts";
+import { PeerSecret, peerSecretWarnings } from "./lib/peer_auth.ts";
 import { raiseOpenFilesLimit } from "./lib/open_files.ts";
 import { DataDirError, HerdServer } from "./lib/server.ts";
 
@@ -30,9 +31,11 @@ async function main(args: string[]): Promise<number> {
     apiKey: Deno.env.get("GOOGLE_PLACES_API_KEY"),
     placesApi: Deno.env.get("HERD_PLACES_API"),
   });
-  if (Deno.env.get("HERD_SECRET")) {
-    throw new UsageError("HERD_SECRET: peer authentication is not supported yet");
+  const secretText = Deno.env.get("HERD_SECRET");
+  if (secretText === "") {
+    throw new UsageError("HERD_SECRET is empty: set it to a long random secret, or unset it");
   }
+  const peerSecret = secretText === undefined ? undefined : await PeerSecret.fromText(secretText);
   const { logger, close: closeLog } = await setupLogging(
     options.logDir,
     options.name,
@@ -56,6 +59,7 @@ async function main(args: string[]): Promise<number> {
     logger,
     counters,
     dataDir: options.dataDir,
+    peerSecret,
   });
   try {
     await server.start();
@@ -69,8 +73,8 @@ async function main(args: string[]): Promise<number> {
   }
   const warnings = [
     ...config.warnings,
-    ...openFilesWarnings(config.limits.connectionsMax),
-    "HERD_SECRET is not set: any process that reaches a port can pose as a peer",
+    ...openFilesWarnings(config.limits.connectionsMax, logger),
+    ...peerSecretWarnings(secretText),
   ];
   for (const warning of warnings) {
     console.error(`herd: ${options.name}: warning: ${warning}`);
@@ -107,10 +111,14 @@ function keepServingOnBugs(logger: Logger): void {
   });
 }
 
-/** Raises the open-files limit; warns when it cannot hold every allowed connection. */
-function openFilesWarnings(connectionsMax: number): string[] {
+/**
+ * Raises the open-files limit and logs it; warns when it cannot hold every allowed
+ * connection.
+ */
+function openFilesWarnings(connectionsMax: number, logger: Logger): string[] {
   const limit = raiseOpenFilesLimit();
   if (limit === undefined) return ["could not read or raise the open-files limit"];
+  logger.info("open-files limit: soft {soft}, hard {hard}", { ...limit });
   const needed = connectionsMax + OPEN_FILES_SPARE;
   if (limit.soft >= needed) return [];
   return [

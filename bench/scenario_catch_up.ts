@@ -25,7 +25,7 @@ import {
   writeConfig,
 } from "./herd.ts";
 import { delay, freePorts, pollUntil } from "./processes.ts";
-import { LinkProxy } from "./proxy.ts";
+import { LinkProxy } from "../tests/support/link_proxy.ts";
 import { clientId, LineClient, plannedTime } from "./wire.ts";
 
 const ORIGIN = "Hill";

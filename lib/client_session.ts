@@ -91,7 +91,7 @@ export class ClientSession {
   /** Acts on no more lines until the replies already sent have reached the client. */
   async #waitForSlowReader(): Promise<void> {
     this.#options.counters.add("slow_reader_pauses");
-    this.#options.logger.debug("{remote} reads slowly: its lines wait until replies drain", {
+    this.#options.logger.info("{remote} reads slowly: its lines wait until replies drain", {
       remote: this.connection.remote,
     });
     await this.connection.drained();

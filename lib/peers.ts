@@ -7,6 +7,10 @@
  * other> <the other's last sequence number it holds>`. The other end then streams what
  * changed since — `U <seq> <AT line>` in batches that yield — and `SYNCED <seq>`; live floods
  * are `U` lines too. An epoch is one run of a server, so a restarted end gets everything.
+ *
+ * With HERD_SECRET each hello is followed by `CHALLENGE <nonce>`, and both ends prove the
+ * secret (`PROOF <hmac>`, see peer_auth.ts) before the link is registered: until then no line
+ * of the connection reaches the store, and any other line fails the handshake.
  */
 import { raceAbort, sleep } from "./abortable.ts";
 import type { ServerAddress } from "./config.ts";
@@ -14,13 +18,17 @@ import { DenoConnChunks, LineConnection } from "./connection.ts";
 import type { Counters } from "./counters.ts";
 import type { Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
+import { isNonce, newNonce, type PeerRole, type PeerSecret } from "./peer_auth.ts";
 import { parseAtLine, splitFields } from "./protocol.ts";
 import type { ClientStore, StoredUpdate } from "./store.ts";
 
 export const PEER_PROTOCOL_VERSION = "1";
 const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 1600;
-const HELLO_TIMEOUT_MS = 2000;
+/** From dialling (or accepting) to a registered link: hellos, and proofs with a secret. */
+const HANDSHAKE_TIMEOUT_MS = 2000;
+/** A link that falls sooner than this is redialled with backoff, not at once. */
+const LINK_SHORT_LIVED_MS = 5000;
 const CATCH_UP_BATCH_UPDATES = 512;
 const PEER_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
 /** Room beyond a client line for the AT line's server, skew and sequence number. */
@@ -34,6 +42,8 @@ export interface PeerLinksOptions {
   lineBytesMax: number;
   logger: Logger;
   counters: Counters;
+  /** HERD_SECRET: when given, both ends of every link must prove they know it. */
+  secret?: PeerSecret;
   /** Opens a TCP connection; tests may pass their own. */
   dial?: (address: ServerAddress) => Promise<Deno.Conn>;
   random?: () => number;
@@ -47,6 +57,11 @@ interface PeerLink {
   dialledBy: string;
   /** True once the neighbour said SYNCED: from then on its `U` lines advance the watermark. */
   receivedSynced: boolean;
+  /**
+   * The highest sequence number of a `U` line received on this link. Live floods can come
+   * before SYNCED, past the catch-up's end; SYNCED makes the watermark this, if higher.
+   */
+  seqReceivedMax: number;
 }
 
 /** How far this server has the neighbour's change stream, within one neighbour epoch. */
@@ -82,9 +97,12 @@ export class PeerLinks {
     return splitFields(line)[0] === "PEER";
   }
 
-  /** Takes an accepted connection whose first line was a hello; closes it if it fails. */
-  accept(connection: LineConnection, hello: string, rest: Line[]): void {
-    const { serverName, neighbours, logger, counters } = this.#options;
+  /**
+   * Takes an accepted connection whose first line was a hello; resolves once it is a link,
+   * or has been closed because the hello or the proof failed.
+   */
+  async accept(connection: LineConnection, hello: string, rest: Line[]): Promise<void> {
+    const { neighbours, logger, counters } = this.#options;
     const [, peer, version, ...extra] = splitFields(hello);
     if (!neighbours.includes(peer) || version !== PEER_PROTOCOL_VERSION || extra.length > 0) {
       counters.add("peer_hello_refused");
@@ -99,8 +117,9 @@ export class PeerLinks {
       connection.close("duplicate link");
       return;
     }
-    connection.sendText(`PEER ${serverName} ${PEER_PROTOCOL_VERSION}\n`);
-    this.#register(peer, connection, peer, rest);
+    const handshake = new Handshake(connection, "acceptor", peer, rest, this.#handshakeDeadline());
+    this.#sayHello(handshake);
+    await this.#finishHandshake(handshake);
   }
 
   /** Hands an accepted update to every live link but the one it came from. */
@@ -116,25 +135,40 @@ export class PeerLinks {
     }
   }
 
-  /** Stops dialling and closes every link after flushing what was queued for it. */
+  /**
+   * Stops dialling and closes every link after flushing what was queued for it; a caller
+   * that cannot wait for a neighbour that does not read calls `closeAll` after its deadline.
+   */
   async stop(): Promise<void> {
     this.#stopped.abort();
-    const links = [...this.#links.values()];
-    await Promise.all(links.map((link) => link.connection.drained()));
-    for (const link of links) link.connection.close("server stopping");
+    await Promise.all([...this.#links.values()].map((link) => link.connection.drained()));
+    this.closeAll();
+  }
+
+  /** Closes every link at once. */
+  closeAll(): void {
+    for (const link of this.#links.values()) link.connection.close("server stopping");
   }
 
   async #keepDialling(peer: string): Promise<void> {
     const { logger, random = Math.random } = this.#options;
     let backoffMs = BACKOFF_FIRST_MS;
     while (!this.#stopped.signal.aborted) {
+      let failure: string | undefined;
       if (this.#links.has(peer)) {
+        const upAtMs = performance.now();
         await new Promise<void>((resolve) => this.#linkDownWaiters.set(peer, resolve));
-        backoffMs = BACKOFF_FIRST_MS;
-        continue;
+        if (this.#links.has(peer) || performance.now() - upAtMs >= LINK_SHORT_LIVED_MS) {
+          backoffMs = BACKOFF_FIRST_MS;
+          continue;
+        }
+        // Down as soon as it was up (e.g. the other end wants a proof this end cannot give):
+        // redialling at once would only repeat that, as fast as the network allows.
+        failure = "link fell right after it came up";
+      } else {
+        failure = await this.#dialOnce(peer);
+        if (failure === undefined) continue;
       }
-      const failure = await this.#dialOnce(peer);
-      if (failure === undefined) continue;
       // Full jitter over the upper half keeps neighbours from dialling in lock-step.
       const delayMs = Math.round(backoffMs / 2 + (random() * backoffMs) / 2);
       logger.info("link to {peer} down ({failure}); retry in {delayMs} ms", {
@@ -147,12 +181,12 @@ export class PeerLinks {
     }
   }
 
-  /** Dials and says hello; returns why it failed, or undefined when the link is up. */
+  /** Dials and shakes hands; returns why it failed, or undefined when the link is up. */
   async #dialOnce(peer: string): Promise<string | undefined> {
-    const { serverName, addresses, lineBytesMax } = this.#options;
+    const { addresses, lineBytesMax } = this.#options;
     const dial = this.#options.dial ??
       ((address: ServerAddress) => Deno.connect({ hostname: address.host, port: address.port }));
-    const deadline = AbortSignal.any([AbortSignal.timeout(HELLO_TIMEOUT_MS), this.#stopped.signal]);
+    const deadline = this.#handshakeDeadline();
     let failure = "connect timed out";
     const conn = await raceAbort(
       dial(addresses.get(peer)!).catch((error) => {
@@ -168,23 +202,83 @@ export class PeerLinks {
       lineBytesMax: lineBytesMax + PEER_LINE_BYTES_EXTRA,
       outputBytesMax: PEER_OUTPUT_BYTES_MAX,
     });
-    connection.sendText(`PEER ${serverName} ${PEER_PROTOCOL_VERSION}\n`);
-    const closeOnDeadline = () => connection.close("hello timed out");
-    deadline.addEventListener("abort", closeOnDeadline, { once: true });
-    let lines: Line[] | null = [];
-    while (lines !== null && lines.length === 0) lines = await connection.readLines();
-    deadline.removeEventListener("abort", closeOnDeadline);
-    const expected = `PEER ${peer} ${PEER_PROTOCOL_VERSION}`;
-    if (lines === null || lines[0].text !== expected) {
+    const handshake = new Handshake(connection, "dialler", peer, [], deadline);
+    this.#sayHello(handshake);
+    const reply = await handshake.nextLine();
+    if (reply !== `PEER ${peer} ${PEER_PROTOCOL_VERSION}`) {
       connection.close("bad hello reply");
-      return lines === null ? "closed during hello" : "unexpected hello reply";
+      return reply === undefined ? handshake.endedWhy : "unexpected hello reply";
     }
-    if (!this.#shouldKeep(peer, serverName)) {
+    return await this.#finishHandshake(handshake);
+  }
+
+  /** Aborts when a handshake started now has taken too long, or the server stops. */
+  #handshakeDeadline(): AbortSignal {
+    return AbortSignal.any([AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS), this.#stopped.signal]);
+  }
+
+  /** Sends our hello, and with a secret our challenge with it. */
+  #sayHello(handshake: Handshake): void {
+    const { serverName, secret } = this.#options;
+    const challenge = secret === undefined ? "" : `CHALLENGE ${handshake.selfNonce}\n`;
+    handshake.connection.sendText(`PEER ${serverName} ${PEER_PROTOCOL_VERSION}\n${challenge}`);
+  }
+
+  /**
+   * After the hellos: with a secret, the proofs both ways; then the link is registered
+   * unless a better one to the same peer is up. Returns why it failed, or undefined.
+   */
+  async #finishHandshake(handshake: Handshake): Promise<string | undefined> {
+    const { serverName, secret, logger, counters } = this.#options;
+    const { connection, role, peer } = handshake;
+    try {
+      if (secret !== undefined) await this.#authenticate(handshake, secret);
+    } catch (error) {
+      if (!(error instanceof HandshakeFailure)) throw error;
+      connection.close("authentication failed");
+      if (this.#stopped.signal.aborted) return "server stopping";
+      counters.add("peer_auth_failed");
+      logger.warn(
+        "authentication of {peer} at {remote} failed ({role} side): {failure}; " +
+          "do both ends have the same HERD_SECRET?",
+        { peer, remote: connection.remote, role, failure: error.message },
+      );
+      return `authentication failed: ${error.message}`;
+    }
+    const rest = handshake.finish();
+    const dialledBy = role === "dialler" ? serverName : peer;
+    if (!this.#shouldKeep(peer, dialledBy)) {
       connection.close("duplicate link");
       return undefined;
     }
-    this.#register(peer, connection, serverName, lines.slice(1));
+    this.#register(peer, connection, dialledBy, rest);
     return undefined;
+  }
+
+  /**
+   * Exchanges proofs of the secret; throws HandshakeFailure when the peer's is missing or
+   * wrong. The acceptor proves first; the dialler proves only once the acceptor has, so a
+   * dialler never hands a proof to an end that has not shown it knows the secret.
+   */
+  async #authenticate(handshake: Handshake, secret: PeerSecret): Promise<void> {
+    const peerNonce = await handshake.expect("CHALLENGE");
+    if (!isNonce(peerNonce)) throw new HandshakeFailure("malformed CHALLENGE");
+    const exchange = {
+      role: handshake.role,
+      selfName: this.#options.serverName,
+      peerName: handshake.peer,
+      selfNonce: handshake.selfNonce,
+      peerNonce,
+    };
+    const sendProof = async () => {
+      handshake.connection.sendText(`PROOF ${await secret.prove(exchange)}\n`);
+    };
+    if (exchange.role === "acceptor") await sendProof();
+    const proof = await handshake.expect("PROOF");
+    if (!(await secret.verify(exchange, proof))) throw new HandshakeFailure("wrong proof");
+    if (exchange.role === "dialler") await sendProof();
+    // The deadline may have closed the connection while the proofs were being computed.
+    if (handshake.connection.isClosed) throw new HandshakeFailure(handshake.endedWhy);
   }
 
   /**
@@ -203,7 +297,13 @@ export class PeerLinks {
   #register(peer: string, connection: LineConnection, dialledBy: string, rest: Line[]): void {
     const { logger, counters } = this.#options;
     this.#links.get(peer)?.connection.close("replaced by a newer link");
-    const link: PeerLink = { peer, connection, dialledBy, receivedSynced: false };
+    const link: PeerLink = {
+      peer,
+      connection,
+      dialledBy,
+      receivedSynced: false,
+      seqReceivedMax: 0,
+    };
     this.#links.set(peer, link);
     counters.add("peer_links_up");
     logger.info("link to {peer} up ({remote}, dialled by {dialledBy})", {
@@ -260,8 +360,9 @@ export class PeerLinks {
     if (logger.isEnabledFor("info")) {
       logger.info(`flood from ${link.peer}: ${showWireText(atLine)}`);
     }
+    link.seqReceivedMax = Math.max(link.seqReceivedMax, seq);
     const watermark = this.#watermarks.get(link.peer);
-    if (link.receivedSynced && watermark !== undefined) watermark.seq = seq;
+    if (link.receivedSynced && watermark !== undefined) watermark.seq = link.seqReceivedMax;
     const result = store.offer(
       { clientId: fields.clientId, atLine },
       link.peer,
@@ -284,7 +385,10 @@ export class PeerLinks {
 
   #onSynced(link: PeerLink, seq: number): void {
     const watermark = this.#watermarks.get(link.peer);
-    if (watermark !== undefined && Number.isSafeInteger(seq)) watermark.seq = seq;
+    if (watermark !== undefined && Number.isSafeInteger(seq)) {
+      // The catch-up brought every change up to `seq`; live floods brought the later ones.
+      watermark.seq = Math.max(seq, link.seqReceivedMax);
+    }
     link.receivedSynced = true;
   }
 
@@ -322,5 +426,71 @@ export class PeerLinks {
       sentUpdates,
       afterSeq,
     });
+  }
+}
+
+/** Why a handshake failed, for the log; the message never holds the secret or a proof. */
+class HandshakeFailure extends Error {}
+
+/**
+ * One connection from its hello to its registration as a link: its lines one at a time, and
+ * a deadline that closes it when the handshake takes too long.
+ */
+class Handshake {
+  readonly connection: LineConnection;
+  readonly role: PeerRole;
+  /** The neighbour the other end says it is (proven only once its proof is checked). */
+  readonly peer: string;
+  /** Our challenge; sent only when links are authenticated. */
+  readonly selfNonce = newNonce();
+  readonly #deadline: AbortSignal;
+  readonly #closeOnDeadline = () => this.connection.close("handshake timed out");
+  #pending: Line[];
+
+  constructor(
+    connection: LineConnection,
+    role: PeerRole,
+    peer: string,
+    pending: Line[],
+    deadline: AbortSignal,
+  ) {
+    this.connection = connection;
+    this.role = role;
+    this.peer = peer;
+    this.#pending = pending;
+    this.#deadline = deadline;
+    deadline.addEventListener("abort", this.#closeOnDeadline, { once: true });
+  }
+
+  /** Why the connection ended before the handshake did. */
+  get endedWhy(): string {
+    return this.#deadline.aborted ? "handshake timed out" : "closed during handshake";
+  }
+
+  /** The next line's text, or undefined when the connection ends first. */
+  async nextLine(): Promise<string | undefined> {
+    while (this.#pending.length === 0) {
+      const lines = await this.connection.readLines();
+      if (lines === null) return undefined;
+      this.#pending = lines;
+    }
+    return this.#pending.shift()!.text;
+  }
+
+  /** The argument of the next line, which must be `command <argument>`; else throws. */
+  async expect(command: string): Promise<string> {
+    const line = await this.nextLine();
+    if (line === undefined) throw new HandshakeFailure(`${this.endedWhy} before ${command}`);
+    const fields = splitFields(line);
+    if (fields[0] === command && fields.length === 2) return fields[1];
+    // Only the first word is shown: the rest might be a proof, which a log must not hold.
+    const got = fields.length === 0 ? "an empty line" : `"${showWireText(fields[0].slice(0, 16))}"`;
+    throw new HandshakeFailure(`expected ${command}, got ${got}`);
+  }
+
+  /** Stops the deadline; returns the lines already read beyond the handshake. */
+  finish(): Line[] {
+    this.#deadline.removeEventListener("abort", this.#closeOnDeadline);
+    return this.#pending;
   }
 }

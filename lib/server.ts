@@ -4,12 +4,14 @@
  * gracefully. The decisions about lines live in the service, those about links in peers.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { raceAbort } from "./abortable.ts";
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
 import { NodeSocketConn } from "./node_socket.ts";
 import { ClientSession } from "./client_session.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
+import type { PeerSecret } from "./peer_auth.ts";
 import { PeerLinks } from "./peers.ts";
 import { parseAtLine } from "./protocol.ts";
 import { HerdService } from "./service.ts";
@@ -23,6 +25,8 @@ const COUNTERS_LOG_INTERVAL_MS = 60_000;
 const IDLE_SWEEP_INTERVAL_MS_MAX = 1000;
 /** How long a stop lets pending Places calls run before answering them UNKNOWN_ERROR. */
 export const STOP_LOOKUP_GRACE_MS = 2000;
+/** How long a stop then waits for replies and peer floods to be written before closing. */
+const STOP_WRITE_GRACE_MS = 300;
 
 /** The data dir cannot be created, read or written at start. */
 export class DataDirError extends OneLineError {
@@ -38,6 +42,8 @@ export interface HerdServerOptions {
   counters: Counters;
   /** Where accepted updates are kept across restarts; none when undefined. */
   dataDir?: string;
+  /** HERD_SECRET, which every peer must prove it knows; peers are unauthenticated without. */
+  peerSecret?: PeerSecret;
   clockNs?: () => bigint;
 }
 
@@ -64,11 +70,14 @@ export class HerdServer {
     this.#options = options;
     const { config, name, logger } = options;
     this.counters = options.counters;
+    this.store = new ClientStore(
+      config.limits.clientsMax,
+      (atLine) => this.#updateLog?.append(atLine),
+    );
     const updateLog = options.dataDir === undefined
       ? undefined
-      : new UpdateLog(updateLogPath(options.dataDir, name), logger, options.counters);
+      : new UpdateLog(updateLogPath(options.dataDir, name), this.store, logger, this.counters);
     this.#updateLog = updateLog;
-    this.store = new ClientStore(config.limits.clientsMax, (atLine) => updateLog?.append(atLine));
     this.peers = new PeerLinks({
       serverName: name,
       neighbours: config.neighbours.get(name)!,
@@ -77,6 +86,7 @@ export class HerdServer {
       lineBytesMax: config.limits.lineBytesMax,
       logger,
       counters: this.counters,
+      secret: options.peerSecret,
     });
     this.#service = new HerdService({
       serverName: name,
@@ -145,9 +155,13 @@ export class HerdServer {
       session.stop();
       return closed;
     });
-    await Promise.all(sessionsDone);
+    // A client that does not read its replies must not hold the stop past its deadline.
+    const closeTimeout = AbortSignal.timeout(STOP_LOOKUP_GRACE_MS + STOP_WRITE_GRACE_MS);
+    await raceAbort(Promise.all(sessionsDone), closeTimeout, () => undefined);
+    for (const session of this.#sessions) session.connection.close("server stopping");
     clearTimeout(graceTimer);
-    await this.peers.stop();
+    await raceAbort(this.peers.stop(), AbortSignal.timeout(STOP_WRITE_GRACE_MS), () => undefined);
+    this.peers.closeAll();
     await this.#updateLog?.close();
     this.logCounters();
   }
@@ -164,7 +178,7 @@ export class HerdServer {
         const fields = parseAtLine(atLine);
         if (fields !== undefined) this.store.restore({ clientId: fields.clientId, atLine });
       });
-      await this.#updateLog.rewrite(atLinesOf(this.store));
+      await this.#updateLog.open();
     } catch (error) {
       throw new DataDirError(`--data-dir ${dataDir}: ${(error as Error).message}`);
     }
@@ -242,9 +256,4 @@ export class HerdServer {
       }
     }
   }
-}
-
-/** Every stored AT line, oldest change first. */
-function* atLinesOf(store: ClientStore): Generator<string> {
-  for (const update of store.changesAfter(0)) yield update.atLine;
 }

@@ -3,15 +3,23 @@
  * sockets; of the wire format only that an AT line's fourth field is the client id and its
  * last the client's time.
  *
- * Every accepted change gets the next local sequence number and moves to the end of the
- * map, so iterating the map walks changes in the order they happened: catch-up can send a
- * neighbour only what changed since the sequence number it already has.
+ * Every accepted change gets the next local sequence number and an entry at the end of a
+ * change journal, so walking the journal meets changes in the order they happened: catch-up
+ * sends a neighbour only what changed since the sequence number it already has. A client's
+ * record is replaced in place; its older journal entries go stale and are skipped, and
+ * dropped once they are as many as the clients (so an update costs O(1) amortised however
+ * many clients are stored — moving a map entry to the end instead cost V8 a rehash of the
+ * whole map every few thousand updates).
  *
- * Memory: a client costs one map entry whose value is a single flat string — the AT line,
- * then `\n<seq> <peer index>` — instead of an object with a BigInt (about half the bytes at
- * a million clients). Stored updates are unpacked when read.
+ * Memory: a client costs one map entry (its id → a slot number) and one flat string per
+ * slot — the AT line, then `\n<seq> <peer index>` — instead of an object with a BigInt.
+ * Stored updates are unpacked when read.
  */
+import { Buffer } from "node:buffer";
 import { parseTimeNs } from "./protocol.ts";
+
+/** Journal entries kept before stale ones are dropped, beyond two per client. */
+const JOURNAL_ENTRIES_MIN = 1024;
 
 /** One client's latest location, as its origin server announced it. */
 export interface ClientUpdate {
@@ -45,8 +53,15 @@ export function compareUpdates(a: ClientUpdate, b: ClientUpdate): number {
 }
 
 export class ClientStore {
-  /** clientId → `<AT line>\n<seq> <peer index>`, in change order. */
-  readonly #records = new Map<string, string>();
+  /** clientId → slot in `#records`. */
+  readonly #slots = new Map<string, number>();
+  /** Per slot: `<AT line>\n<seq> <peer index>`. */
+  readonly #records: string[] = [];
+  /** The change journal: slot and sequence number of every change, oldest first. */
+  #journalSlots: number[] = [];
+  #journalSeqs: number[] = [];
+  /** Bumped when stale entries are dropped, so a walk in progress finds its place again. */
+  #journalVersion = 0;
   readonly #clientsMax: number;
   /** Index 0: sent by a client; then each neighbour name the first time it sends. */
   readonly #sources: Array<string | undefined> = [undefined];
@@ -60,7 +75,7 @@ export class ClientStore {
   }
 
   get size(): number {
-    return this.#records.size;
+    return this.#slots.size;
   }
 
   /** The sequence number of the latest change (0 when nothing was stored). */
@@ -69,8 +84,8 @@ export class ClientStore {
   }
 
   get(clientId: string): StoredUpdate | undefined {
-    const record = this.#records.get(clientId);
-    return record === undefined ? undefined : this.#unpack(clientId, record);
+    const slot = this.#slots.get(clientId);
+    return slot === undefined ? undefined : this.#unpack(this.#records[slot]);
   }
 
   /**
@@ -92,40 +107,96 @@ export class ClientStore {
     return this.#put(update, undefined, isGreater);
   }
 
+  /**
+   * Updates changed after `afterSeq`, oldest change first. The walk is live: an entry that
+   * changes while it runs is met again at the end with its new sequence number.
+   */
+  *changesAfter(afterSeq: number): Generator<StoredUpdate> {
+    let version = this.#journalVersion;
+    let lastSeq = afterSeq;
+    let index = this.#journalIndexAfter(afterSeq);
+    while (true) {
+      if (version !== this.#journalVersion) {
+        version = this.#journalVersion;
+        index = this.#journalIndexAfter(lastSeq);
+      }
+      if (index >= this.#journalSeqs.length) return;
+      const seq = this.#journalSeqs[index];
+      const record = this.#records[this.#journalSlots[index]];
+      index += 1;
+      lastSeq = seq;
+      if (recordSeq(record) === seq) yield this.#unpack(record);
+    }
+  }
+
+  /** Every held AT line, oldest change first; live, like `changesAfter`. */
+  *atLines(): Generator<string> {
+    for (const update of this.changesAfter(0)) yield update.atLine;
+  }
+
   #put(
     update: ClientUpdate,
     fromPeer: string | undefined,
     isNewer: (update: ClientUpdate, held: ClientUpdate) => boolean,
   ): OfferResult {
-    const record = this.#records.get(update.clientId);
-    if (record === undefined) {
-      if (this.#records.size >= this.#clientsMax) return "full";
+    let slot = this.#slots.get(update.clientId);
+    if (slot === undefined) {
+      if (this.#slots.size >= this.#clientsMax) return "full";
     } else {
+      const record = this.#records[slot];
       const held = { clientId: update.clientId, atLine: record.slice(0, record.lastIndexOf("\n")) };
       if (!isNewer(update, held)) return "stale";
-      this.#records.delete(update.clientId);
     }
     this.#lastSeq += 1;
     // join() makes one flat string: no rope of the pieces stays behind.
     const packed = [update.atLine, "\n", this.#lastSeq, " ", this.#sourceIndex(fromPeer)].join("");
-    this.#records.set(keyWithin(packed, update.clientId), packed);
+    if (slot === undefined) {
+      slot = this.#records.push(packed) - 1;
+      this.#slots.set(ownCopy(update.clientId), slot);
+    } else {
+      this.#records[slot] = packed;
+    }
+    this.#journalSlots.push(slot);
+    this.#journalSeqs.push(this.#lastSeq);
+    if (this.#journalSeqs.length >= JOURNAL_ENTRIES_MIN + 2 * this.#slots.size) {
+      this.#dropStaleJournalEntries();
+    }
     return "stored";
   }
 
-  /**
-   * Updates changed after `afterSeq`, oldest change first. The iteration is live: an entry
-   * that changes while it runs is met again at the end with its new sequence number.
-   */
-  *changesAfter(afterSeq: number): Generator<StoredUpdate> {
-    for (const [clientId, record] of this.#records) {
-      if (recordMeta(record)[0] > afterSeq) yield this.#unpack(clientId, record);
+  /** Keeps only the journal entries that are their client's latest change. */
+  #dropStaleJournalEntries(): void {
+    const slots: number[] = [];
+    const seqs: number[] = [];
+    for (let index = 0; index < this.#journalSeqs.length; index++) {
+      const slot = this.#journalSlots[index];
+      if (recordSeq(this.#records[slot]) !== this.#journalSeqs[index]) continue;
+      slots.push(slot);
+      seqs.push(this.#journalSeqs[index]);
     }
+    this.#journalSlots = slots;
+    this.#journalSeqs = seqs;
+    this.#journalVersion += 1;
   }
 
-  #unpack(clientId: string, record: string): StoredUpdate {
-    const [seq, sourceIndex] = recordMeta(record);
-    const atLine = record.slice(0, record.lastIndexOf("\n"));
-    return new UnpackedUpdate(clientId, atLine, seq, this.#sources[sourceIndex]);
+  /** The index of the first journal entry whose sequence number is above `seq`. */
+  #journalIndexAfter(seq: number): number {
+    let low = 0;
+    let high = this.#journalSeqs.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#journalSeqs[middle] <= seq) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  #unpack(record: string): StoredUpdate {
+    const metaStart = record.lastIndexOf("\n");
+    const space = record.indexOf(" ", metaStart);
+    const atLine = record.slice(0, metaStart);
+    const source = this.#sources[Number(record.slice(space + 1))];
+    return new UnpackedUpdate(clientIdWithin(atLine), atLine, recordSeq(record), source);
   }
 
   #sourceIndex(fromPeer: string | undefined): number {
@@ -152,22 +223,25 @@ class UnpackedUpdate implements StoredUpdate {
   }
 }
 
-/** The sequence number and source index at the end of a packed record. */
-function recordMeta(record: string): [number, number] {
+/** The sequence number in a packed record. */
+function recordSeq(record: string): number {
   const metaStart = record.lastIndexOf("\n");
-  const space = record.indexOf(" ", metaStart);
-  return [Number(record.slice(metaStart + 1, space)), Number(record.slice(space + 1))];
+  return Number(record.slice(metaStart + 1, record.indexOf(" ", metaStart)));
+}
+
+/** An AT line's fourth field: the client id. */
+function clientIdWithin(atLine: string): string {
+  let start = 0;
+  for (let spaces = 0; spaces < 3; spaces++) start = atLine.indexOf(" ", start) + 1;
+  return atLine.slice(start, atLine.indexOf(" ", start));
 }
 
 /**
- * The client id as a slice of the packed record (its AT line's fourth field), so the map key
- * shares the record's memory instead of keeping the client's own line alive.
+ * A copy of a client id that holds on to nothing else: the id given is often a slice of a
+ * longer line, which a map key would otherwise keep alive for as long as the client is known.
  */
-function keyWithin(record: string, clientId: string): string {
-  let start = 0;
-  for (let spaces = 0; spaces < 3 && start !== -1; spaces++) start = record.indexOf(" ", start) + 1;
-  const key = record.slice(start, start + clientId.length);
-  return key === clientId ? key : clientId;
+function ownCopy(clientId: string): string {
+  return Buffer.from(clientId, "latin1").toString("latin1");
 }
 
 /** A client's own IAMAT replaces what is held only with a strictly later time. */

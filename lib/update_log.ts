@@ -4,10 +4,11 @@
  * write + fdatasync is in flight goes out together in the next, so a client's AT can wait
  * for its update to be on disk without the server paying one fsync per line.
  *
- * Record: `<crc32 of the AT line, 8 hex digits> <AT line>\n`, the line as wire text (one
+ * Record: `<CRC-32 of the AT line, 8 hex digits> <AT line>\n`, the line as wire text (one
  * byte per character). A record cut short by a crash (no `\n`, or a checksum that does not
  * match) is skipped when loading, never fatal. On start the file is read, then rewritten
- * with only the latest update per client (a new file, fsynced, renamed over the old one).
+ * with only the latest update per client (a new file, fsynced, renamed over the old one);
+ * the same compaction runs while serving once most records in the file are stale.
  */
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
@@ -29,8 +30,11 @@ const RECORD_BYTES_MAX = 16 * 1024 * 1024;
 /** First and longest wait before retrying a failed write. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 2000;
-/** Records written per chunk when rewriting the file. */
-const REWRITE_CHUNK_RECORDS = 4096;
+/** Records written (and synced) per chunk when compacting the file. */
+const COMPACT_CHUNK_RECORDS = 4096;
+/** A compaction starts once the file holds this many records per client, plus the minimum. */
+const COMPACT_RECORDS_PER_CLIENT = 2;
+const COMPACT_RECORDS_MIN = 100_000;
 
 /** The file of one server's updates inside the data directory. */
 export function updateLogPath(dataDir: string, serverName: string): string {
@@ -39,7 +43,9 @@ export function updateLogPath(dataDir: string, serverName: string): string {
 
 /** One record's bytes as written. */
 export function formatRecord(atLine: string): string {
-  const checksum = crc32(Buffer.from(atLine, "latin1")).toString(16).padStart(8, "0");
+  // CRC-32 of the line's UTF-8 form: computed natively from the string, and as good a check
+  // of the bytes on disk as one of the latin1 bytes themselves.
+  const checksum = crc32(atLine).toString(16).padStart(8, "0");
   return `${checksum} ${atLine}\n`;
 }
 
@@ -91,12 +97,20 @@ async function loadUpdates(
   return report;
 }
 
-/** Loads, rewrites and appends one server's records; see the module comment. */
+/** What the log is compacted to: the latest update of every client. */
+export interface LatestUpdates {
+  readonly size: number;
+  /** Every held AT line; a live walk that also meets the lines changed while it runs. */
+  atLines(): Iterable<string>;
+}
+
+/** Loads, appends and compacts one server's records; see the module comment. */
 export class UpdateLog {
   readonly #path: string;
+  readonly #latest: LatestUpdates;
   readonly #logger: Logger;
   readonly #counters: Counters;
-  /** Open for appending once `rewrite` is done. */
+  /** Open for appending once `open` is done. */
   #file: Deno.FsFile | undefined;
   /** Records appended since the last write started. */
   #waiting: string[] = [];
@@ -106,10 +120,18 @@ export class UpdateLog {
   #inFlight: Promise<void> | undefined;
   /** File size up to the last record known to be on disk, to cut off a failed write. */
   #committedBytes = 0;
+  #recordsInFile = 0;
+  #compaction: Promise<void> | undefined;
+  /** True while a compaction swaps files in: new batches wait for the new file. */
+  #swapping = false;
 
-  /** Counts `data_dir_updates` written, in `data_dir_writes` (one fdatasync each). */
-  constructor(path: string, logger: Logger, counters: Counters) {
+  /**
+   * `latest` is what a compaction writes. Counts `data_dir_updates` written, in
+   * `data_dir_writes` (one fdatasync each).
+   */
+  constructor(path: string, latest: LatestUpdates, logger: Logger, counters: Counters) {
     this.#path = path;
+    this.#latest = latest;
     this.#logger = logger;
     this.#counters = counters;
   }
@@ -119,39 +141,15 @@ export class UpdateLog {
     return loadUpdates(this.#path, onRecord);
   }
 
-  /**
-   * Replaces the file with `atLines` (the latest update per client) — a new file, synced and
-   * renamed over the old one — and opens it for appending.
-   */
-  async rewrite(atLines: Iterable<string>): Promise<void> {
-    const temporaryPath = `${this.#path}.new`;
-    const file = await Deno.open(temporaryPath, { write: true, create: true, truncate: true });
-    try {
-      let chunk: string[] = [];
-      const writeChunk = async () => {
-        const encoded = Buffer.from(chunk.join(""), "latin1");
-        await writeAll(file, encoded);
-        this.#committedBytes += encoded.length;
-        chunk = [];
-      };
-      for (const atLine of atLines) {
-        chunk.push(formatRecord(atLine));
-        if (chunk.length === REWRITE_CHUNK_RECORDS) await writeChunk();
-      }
-      await writeChunk();
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temporaryPath, this.#path);
-    await syncDirectory(this.#path);
-    this.#file = await Deno.open(this.#path, { write: true, append: true });
+  /** After `load`: rewrites the file with the latest update per client, to append to. */
+  open(): Promise<void> {
+    return this.#compact();
   }
 
-  /** Adds an update, to be written with the next batch (only after `rewrite`). */
+  /** Adds an update, to be written with the next batch (only after `open`). */
   append(atLine: string): void {
     this.#waiting.push(formatRecord(atLine));
-    if (this.#inFlight === undefined) this.#inFlight = this.#writeWaiting();
+    this.#startWriting();
   }
 
   /** Resolves once everything appended so far is on disk (never rejects). */
@@ -160,26 +158,34 @@ export class UpdateLog {
     return this.#inFlight ?? Promise.resolve();
   }
 
-  /** Writes what is waiting, then closes the file. */
+  /** Lets a compaction finish, writes what is waiting, then closes the file. */
   async close(): Promise<void> {
+    await this.#compaction;
     await this.committed();
     this.#file?.close();
     this.#file = undefined;
   }
 
-  /** Writes batch after batch until nothing waits. */
+  #startWriting(): void {
+    if (this.#inFlight === undefined && !this.#swapping) this.#inFlight = this.#writeWaiting();
+  }
+
+  /** Writes batch after batch until nothing waits (or a compaction swaps files). */
   async #writeWaiting(): Promise<void> {
     // Let every line of the current turn join the first batch.
     await Promise.resolve();
-    while (this.#waiting.length > 0) {
+    while (this.#waiting.length > 0 && !this.#swapping) {
       const bytes = Buffer.from(this.#waiting.join(""), "latin1");
-      this.#counters.add("data_dir_updates", this.#waiting.length);
-      this.#counters.add("data_dir_writes");
+      const records = this.#waiting.length;
       const committed = this.#waitingCommitted;
       this.#waiting = [];
       this.#waitingCommitted = Promise.withResolvers<void>();
-      await this.#writeDurably(bytes);
+      await this.#writeDurably(this.#file!, bytes);
+      this.#counters.add("data_dir_updates", records);
+      this.#counters.add("data_dir_writes");
+      this.#recordsInFile += records;
       committed.resolve();
+      this.#compactIfMostlyStale();
     }
     this.#inFlight = undefined;
   }
@@ -189,11 +195,11 @@ export class UpdateLog {
    * of it that reached the file cut off, and retried with backoff: the updates are never
    * dropped and their clients' AT replies wait.
    */
-  async #writeDurably(bytes: Uint8Array): Promise<void> {
+  async #writeDurably(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
     for (let retryMs = RETRY_FIRST_MS;; retryMs = Math.min(retryMs * 2, RETRY_MAX_MS)) {
       try {
-        await writeAll(this.#file!, bytes);
-        await this.#file!.syncData();
+        await writeAll(file, bytes);
+        await file.syncData();
         this.#committedBytes += bytes.length;
         return;
       } catch (error) {
@@ -202,11 +208,78 @@ export class UpdateLog {
           error: oneLine(String(error)),
           retryMs,
         });
-        await this.#file!.truncate(this.#committedBytes).catch(() => {});
+        await file.truncate(this.#committedBytes).catch(() => {});
         await new Promise((resolve) => setTimeout(resolve, retryMs));
       }
     }
   }
+
+  /** Starts a compaction once the file holds far more records than there are clients. */
+  #compactIfMostlyStale(): void {
+    const limit = COMPACT_RECORDS_MIN + COMPACT_RECORDS_PER_CLIENT * this.#latest.size;
+    if (this.#compaction !== undefined || this.#recordsInFile < limit) return;
+    this.#compaction = this.#compact()
+      .catch((error) =>
+        this.#logger.error("data dir compaction failed ({error}); appending to the old file", {
+          error: oneLine(String(error)),
+        })
+      )
+      .finally(() => (this.#compaction = undefined));
+  }
+
+  /**
+   * Writes the latest update of every client to a new file while batches still go to the old
+   * one. The walk of the clients ends in the same turn as new batches start to wait, so every
+   * update is in the old file's last batch, in the new file, or waiting for it; then the new
+   * file is synced and renamed over the old one, and the waiting batches go to it.
+   */
+  async #compact(): Promise<void> {
+    const startedMs = performance.now();
+    const temporaryPath = `${this.#path}.new`;
+    const file = await Deno.open(temporaryPath, { write: true, create: true, truncate: true });
+    let bytes = 0;
+    let records = 0;
+    try {
+      let chunk: string[] = [];
+      const writeChunk = async () => {
+        bytes += await writeRecords(file, chunk);
+        records += chunk.length;
+        chunk = [];
+        // Synced chunk by chunk, so the last sync (while batches wait) is short.
+        await file.syncData();
+      };
+      for (const atLine of this.#latest.atLines()) {
+        chunk.push(formatRecord(atLine));
+        if (chunk.length === COMPACT_CHUNK_RECORDS) await writeChunk();
+      }
+      this.#swapping = true;
+      await writeChunk();
+      await this.#inFlight;
+      await Deno.rename(temporaryPath, this.#path);
+      await syncDirectory(this.#path);
+      this.#file?.close();
+      this.#file = await Deno.open(this.#path, { write: true, append: true });
+      this.#committedBytes = bytes;
+      this.#recordsInFile = records;
+    } finally {
+      file.close();
+      this.#swapping = false;
+      if (this.#waiting.length > 0) this.#startWriting();
+    }
+    this.#logger.info("data dir {path} compacted: {records} records, {bytes} bytes in {ms} ms", {
+      path: this.#path,
+      records,
+      bytes,
+      ms: Math.round(performance.now() - startedMs),
+    });
+  }
+}
+
+/** Writes records; returns how many bytes that was. */
+async function writeRecords(file: Deno.FsFile, records: string[]): Promise<number> {
+  const bytes = Buffer.from(records.join(""), "latin1");
+  await writeAll(file, bytes);
+  return bytes.length;
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {

@@ -343,6 +343,39 @@ Deno.test("ClientStore.changesAfter() yields the stored update with its origin",
   ]);
 });
 
+Deno.test("ClientStore: after many changes of few clients, changesAfter is still exact", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  const latestSeq = new Map<string, number>();
+  // Far more changes than clients: stale journal entries are dropped along the way.
+  for (let i = 1; i <= 20_000; i++) {
+    const clientId = `c${(i * 7) % 30}`;
+    assert.equal(store.offer(update(clientId, String(i)), undefined), "stored");
+    latestSeq.set(clientId, store.lastSeq);
+  }
+  const expected = (afterSeq: number) =>
+    [...latestSeq].filter(([, seq]) => seq > afterSeq).sort((a, b) => a[1] - b[1]);
+  for (const afterSeq of [0, 1, 19_970, 19_990, 19_999, 20_000]) {
+    assert.deepEqual(seqsOf(store, afterSeq), expected(afterSeq), `after ${afterSeq}`);
+  }
+});
+
+Deno.test("ClientStore.changesAfter(): a walk meets changes made while it runs", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  for (let i = 0; i < 100; i++) store.offer(update(`c${i}`, "1"), undefined);
+  const met = new Map<string, string>();
+  let time = 2;
+  let steps = 0;
+  for (const stored of store.changesAfter(0)) {
+    met.set(stored.clientId, stored.atLine);
+    // The first steps change clients already met, often enough to drop stale journal entries.
+    if (++steps > 50) continue;
+    for (let k = 0; k < 30; k++) store.offer(update(`c${k % 10}`, String(time++)), undefined);
+  }
+  assert.ok(steps < 200, `${steps} steps`);
+  assert.equal(met.size, 100);
+  for (const [clientId, atLine] of met) assert.equal(atLine, store.get(clientId)!.atLine);
+});
+
 const TIME_ORDER: Array<[string, string, number]> = [
   ["5.5", "5.50", 0],
   ["5", "5.000000000", 0],

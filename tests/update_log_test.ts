@@ -1,25 +1,58 @@
 /**
  * The data dir's update log: records round-trip byte for byte, a torn or damaged record is
- * skipped rather than fatal, a rewrite keeps only what it is given, and appends made in one
- * turn share one write and one fdatasync (group commit).
+ * skipped rather than fatal, opening rewrites the file with only the latest updates, appends
+ * made in one turn share one write and one fdatasync (group commit), and a compaction while
+ * appends go on loses none of them.
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
 import { Counters } from "../lib/counters.ts";
-import { formatRecord, parseRecord, UpdateLog, updateLogPath } from "../lib/update_log.ts";
+import { ClientStore } from "../lib/store.ts";
+import {
+  formatRecord,
+  type LatestUpdates,
+  parseRecord,
+  UpdateLog,
+  updateLogPath,
+} from "../lib/update_log.ts";
 
 const logger = getLogger(["test"]);
+const CLIENTS_MAX = 1_000_000;
 /** An AT line with bytes a UTF-8 round trip would change (wire text is one byte per char). */
 const ODD_BYTES_LINE = "AT Hill +0.000000001 c\u00e9\u00ff\u0001 +34.1-118.2 1700000000.5";
 
+/** A store holding `atLines`, each a different client's (what a log is compacted to). */
+function storeOf(atLines: readonly string[] = []): ClientStore {
+  const store = new ClientStore(CLIENTS_MAX);
+  for (const atLine of atLines) store.restore({ clientId: clientIdOf(atLine), atLine });
+  return store;
+}
+
+function clientIdOf(atLine: string): string {
+  return atLine.split(" ")[3];
+}
+
+/** The last line of each client in `atLines`. */
+function lastByClient(atLines: readonly string[]): Map<string, string> {
+  return new Map(atLines.map((atLine) => [clientIdOf(atLine), atLine]));
+}
+
 async function withLog(
-  body: (log: UpdateLog, path: string, counters: Counters) => Promise<void>,
+  body: (
+    openLog: (latest?: LatestUpdates) => UpdateLog,
+    path: string,
+    counters: Counters,
+  ) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "herd-update-log-" });
   const path = updateLogPath(dir, "Hill");
   const counters = new Counters();
   try {
-    await body(new UpdateLog(path, logger, counters), path, counters);
+    await body(
+      (latest = storeOf()) => new UpdateLog(path, latest, logger, counters),
+      path,
+      counters,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -27,9 +60,17 @@ async function withLog(
 
 async function loaded(path: string): Promise<{ lines: string[]; skipped: number }> {
   const lines: string[] = [];
-  const report = await new UpdateLog(path, logger, new Counters()).load((line) => lines.push(line));
+  const log = new UpdateLog(path, storeOf(), logger, new Counters());
+  const report = await log.load((line) => lines.push(line));
   assert.equal(report.records, lines.length);
   return { lines, skipped: report.skipped };
+}
+
+/** A log opened over `atLines`, ready to append to. */
+async function opened(makeLog: (latest?: LatestUpdates) => UpdateLog, atLines: string[] = []) {
+  const log = makeLog(storeOf(atLines));
+  await log.open();
+  return log;
 }
 
 function atLine(index: number): string {
@@ -49,9 +90,9 @@ Deno.test("a record parses back to its AT line; a changed byte is caught", () =>
 });
 
 Deno.test("appended updates load back in order, byte for byte, after close", async () => {
-  await withLog(async (log, path) => {
+  await withLog(async (makeLog, path) => {
     assert.deepEqual(await loaded(path), { lines: [], skipped: 0 });
-    await log.rewrite([]);
+    const log = await opened(makeLog);
     const lines = [ODD_BYTES_LINE, ...Array.from({ length: 100 }, (_, i) => atLine(i))];
     for (const line of lines) log.append(line);
     await log.close();
@@ -60,8 +101,8 @@ Deno.test("appended updates load back in order, byte for byte, after close", asy
 });
 
 Deno.test("committed() resolves only once the appended updates are in the file", async () => {
-  await withLog(async (log, path) => {
-    await log.rewrite([]);
+  await withLog(async (makeLog, path) => {
+    const log = await opened(makeLog);
     log.append(atLine(1));
     const onDisk = log.committed();
     await onDisk;
@@ -71,8 +112,8 @@ Deno.test("committed() resolves only once the appended updates are in the file",
 });
 
 Deno.test("appends made in one turn share one write (group commit)", async () => {
-  await withLog(async (log, _path, counters) => {
-    await log.rewrite([]);
+  await withLog(async (makeLog, _path, counters) => {
+    const log = await opened(makeLog);
     for (let i = 0; i < 1000; i++) log.append(atLine(i));
     await log.committed();
     assert.equal(counters.get("data_dir_updates"), 1000);
@@ -88,9 +129,8 @@ Deno.test("appends made in one turn share one write (group commit)", async () =>
 });
 
 Deno.test("a torn last record is skipped, the rest loaded", async () => {
-  await withLog(async (log, path) => {
-    await log.rewrite([atLine(1), atLine(2)]);
-    await log.close();
+  await withLog(async (makeLog, path) => {
+    await (await opened(makeLog, [atLine(1), atLine(2)])).close();
     const whole = formatRecord(atLine(3));
     await Deno.writeTextFile(path, whole.slice(0, whole.length - 7), { append: true });
     assert.deepEqual(await loaded(path), { lines: [atLine(1), atLine(2)], skipped: 1 });
@@ -98,24 +138,48 @@ Deno.test("a torn last record is skipped, the rest loaded", async () => {
 });
 
 Deno.test("a damaged record in the middle is skipped, the records after it kept", async () => {
-  await withLog(async (log, path) => {
-    await log.rewrite([atLine(1), atLine(2), atLine(3)]);
-    await log.close();
+  await withLog(async (makeLog, path) => {
+    await (await opened(makeLog, [atLine(1), atLine(2), atLine(3)])).close();
     const text = await Deno.readTextFile(path);
     await Deno.writeTextFile(path, text.replace("client2", "client9"));
     assert.deepEqual(await loaded(path), { lines: [atLine(1), atLine(3)], skipped: 1 });
   });
 });
 
-Deno.test("rewrite replaces the file with exactly what it is given", async () => {
-  await withLog(async (log, path) => {
-    await log.rewrite([atLine(1), atLine(2)]);
+Deno.test("open() rewrites the file with exactly the latest updates", async () => {
+  await withLog(async (makeLog, path) => {
+    const log = await opened(makeLog, [atLine(1), atLine(2)]);
     log.append(atLine(3));
     await log.close();
-    const again = new UpdateLog(path, logger, new Counters());
-    await again.rewrite([atLine(3)]);
-    await again.close();
+    await (await opened(makeLog, [atLine(3)])).close();
     assert.deepEqual(await loaded(path), { lines: [atLine(3)], skipped: 0 });
     assert.deepEqual([...Deno.readDirSync(path.slice(0, path.lastIndexOf("/")))].length, 1);
+  });
+});
+
+Deno.test("a compaction while appends go on keeps every client's latest update", async () => {
+  await withLog(async (makeLog, path, counters) => {
+    let log: UpdateLog | undefined = undefined;
+    const store = new ClientStore(CLIENTS_MAX, (atLine) => log!.append(atLine));
+    log = makeLog(store);
+    await log.open();
+    // Each step stores one new client (written once, so a lost record shows) and three
+    // updates of a hot one: the file passes its compaction threshold while steps go on.
+    const steps = 80_000;
+    const add = (atLine: string) =>
+      store.offer({ clientId: clientIdOf(atLine), atLine }, undefined);
+    for (let step = 0; step < steps; step++) {
+      add(`AT Hill +0.1 new${step} +34.1-118.2 1700000000`);
+      for (let k = 0; k < 3; k++) add(`AT Hill +0.1 hot +34.1-118.2 ${1700000000 + 3 * step + k}`);
+      if (step % 500 === 0) await log.committed();
+    }
+    await log.close();
+    const { lines, skipped } = await loaded(path);
+    assert.equal(skipped, 0);
+    assert.ok(lines.length < steps * 3, `${lines.length} records: never compacted`);
+    const loadedLast = lastByClient(lines);
+    assert.equal(loadedLast.size, store.size);
+    for (const [clientId, atLine] of loadedLast) assert.equal(store.get(clientId)?.atLine, atLine);
+    assert.equal(counters.get("data_dir_updates"), steps * 4);
   });
 });

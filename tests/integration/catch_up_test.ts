@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Herd, HERD_NAMES, pollUntil, startHerd } from "../support/herd_processes.ts";
-import { WireClient } from "../support/wire_client.ts";
+import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
 const CATCH_UP_TIMEOUT_MS = 10_000;
 /** "Linked to its live neighbours within a second" (contract §5), with room for a slow machine. */
@@ -18,28 +18,6 @@ async function iamat(herd: Herd, server: string, line: string): Promise<string> 
   return await client.readAtReply();
 }
 
-/** The AT lines `server` holds for `clientIds` (undefined for one it does not know). */
-async function heldLines(
-  herd: Herd,
-  server: string,
-  clientIds: readonly string[],
-): Promise<Array<string | undefined>> {
-  await using client = await WireClient.connect(herd.port(server));
-  await client.write(clientIds.map((id) => `WHATSAT ${id} 1 1\n`).join(""));
-  const held: Array<string | undefined> = [];
-  for (const _ of clientIds) {
-    const first = await client.readLine();
-    if (first.startsWith("? ")) {
-      held.push(undefined);
-      continue;
-    }
-    await client.readLine();
-    assert.equal(await client.readLine(), "");
-    held.push(first);
-  }
-  return held;
-}
-
 /** Polls until every server in `servers` holds exactly `expected` (client id → AT line). */
 async function waitAllHold(
   herd: Herd,
@@ -50,12 +28,12 @@ async function waitAllHold(
   for (const server of servers) {
     let missing: string[] = [];
     await pollUntil(async () => {
-      const held = await heldLines(herd, server, ids);
+      const held = await heldAtLines(herd.port(server), ids);
       missing = ids.filter((id, index) => held[index] !== expected.get(id));
       return missing.length === 0;
     }, {
       timeoutMs: CATCH_UP_TIMEOUT_MS,
-      what: `${server} to catch up (still wrong: ${missing.join(", ")})`,
+      what: () => `${server} to catch up (still wrong: ${missing.join(", ")})`,
     });
   }
 }
@@ -101,7 +79,7 @@ Deno.test("catch-up: killed servers learn every client when they come back", asy
     // Hill and Jaquez share a link; Campbell has none left.
     const hillAndJaquez = new Map([...expected].filter(([, line]) => !/^AT Campbell /.test(line)));
     await waitAllHold(herd, hillAndJaquez, ["Hill", "Jaquez"]);
-    const [atCampbell] = await heldLines(herd, "Campbell", ["during.hill"]);
+    const [atCampbell] = await heldAtLines(herd.port("Campbell"), ["during.hill"]);
     assert.equal(atCampbell, undefined, "Campbell cannot know Hill's update yet");
   });
 
@@ -118,11 +96,14 @@ Deno.test("catch-up: killed servers learn every client when they come back", asy
     const at = await iamat(herd, "Singleton", "IAMAT relinked +7-7 1700000400");
     expected.set("relinked", at);
     for (const neighbour of ["Jaquez", "Smith", "Campbell"]) {
-      await pollUntil(async () => (await heldLines(herd, neighbour, ["relinked"]))[0] === at, {
-        timeoutMs: RELINK_TIMEOUT_MS,
-        intervalMs: 20,
-        what: `${neighbour} to get Singleton's update after its restart`,
-      });
+      await pollUntil(
+        async () => (await heldAtLines(herd.port(neighbour), ["relinked"]))[0] === at,
+        {
+          timeoutMs: RELINK_TIMEOUT_MS,
+          intervalMs: 20,
+          what: `${neighbour} to get Singleton's update after its restart`,
+        },
+      );
     }
     const linkedMs = performance.now() - listeningAt;
     assert.ok(linkedMs < RELINK_TIMEOUT_MS, `linked after ${linkedMs} ms`);

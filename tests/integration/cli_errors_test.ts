@@ -167,6 +167,13 @@ const BAD_STARTS: BadStart[] = [
     args: (dir) => withConfig(dir, "--name", "Hill", "--places", "bing"),
     config: (ports) => herdJson(ports),
   },
+  {
+    name: "an empty HERD_SECRET",
+    args: (dir) => withConfig(dir, "--name", "Hill"),
+    config: (ports) => herdJson(ports),
+    env: { HERD_SECRET: "" },
+    mentions: /HERD_SECRET is empty/,
+  },
 ];
 
 function assertOneLineNoStack(run: CliRun, what: string): string {

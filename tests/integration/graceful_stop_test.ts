@@ -18,6 +18,12 @@ const STOP_LOOKUP_GRACE_MS = 2000;
 const EXIT_WITHIN_MS = 5000;
 const LOCATION = "+34.068930-118.445127";
 
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
 /** Resolves once `port` refuses connections (the listener is closed). */
 async function waitRefusing(port: number, timeoutMs: number): Promise<void> {
   await pollUntil(async () => {
@@ -129,4 +135,29 @@ Deno.test("slow upstream and graceful stop", async (t) => {
     assert.equal(await client.readUntilEof(), "");
     await herd.kill("Hill");
   });
+});
+
+Deno.test("a stop is not held up by a client that never reads its replies", async () => {
+  await using herd = await startHerd({ names: ["Hill"], links: [], args: ["--places", "offline"] });
+  const server = herd.process("Hill");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: herd.port("Hill") });
+  try {
+    // Big replies (up to 20 places each), asked for and never read: the server's output to
+    // this client backs up past what the kernel buffers.
+    const lines = `IAMAT hoarder ${LOCATION} 1700000000\n` + "WHATSAT hoarder 50 20\n".repeat(3000);
+    const writing = writeAll(conn, new TextEncoder().encode(lines)).catch(() => {});
+    await pollUntil(async () => /reads slowly/.test(await herd.readLog("Hill")), {
+      what: "Hill to hold back the hoarder's lines",
+    });
+    const signalledAt = performance.now();
+    assert.ok(server.signal("SIGTERM"));
+    const status = await server.status();
+    assert.equal(status.code, 0, `exit ${status.code}; stderr: ${server.stderr}`);
+    assert.ok(performance.now() - signalledAt < EXIT_WITHIN_MS);
+    // It stopped by itself (counters and "stopped" logged), not by the exit deadline.
+    assert.match(await herd.readLog("Hill"), /\[INF\] stopped/);
+    await writing;
+  } finally {
+    conn.close();
+  }
 });

@@ -1,8 +1,8 @@
 /**
  * Starts herd servers as real processes for integration tests: free loopback ports, a
- * generated herd.json in a temporary directory, start / kill / restart by name, and a stop
- * of every process it started (by its own child handle, never by name) when the herd is
- * disposed — even when the test failed. Every wait polls against a deadline.
+ * generated herd.json (or one per server) in a temporary directory, start / kill / restart
+ * by name, and a stop of every process it started (by its own child handle, never by name)
+ * when the herd is disposed — even when the test failed. Every wait polls against a deadline.
  */
 
 /** The contract's five servers, in the built-in default's port order. */
@@ -34,7 +34,8 @@ const HERD_ENV_KEYS = ["GOOGLE_PLACES_API_KEY", "HERD_PLACES_API", "HERD_SECRET"
 
 /**
  * Polls `check` until it returns a value other than undefined/false, or throws after
- * `timeoutMs` with `what` and the last value seen.
+ * `timeoutMs` with `what` and the last value seen. Give `what` as a function to describe
+ * the state at the deadline (e.g. what was still missing then).
  *
  * @example
  * ```ts
@@ -43,7 +44,7 @@ const HERD_ENV_KEYS = ["GOOGLE_PLACES_API_KEY", "HERD_PLACES_API", "HERD_SECRET"
  */
 export async function pollUntil<T>(
   check: () => T | undefined | false | Promise<T | undefined | false>,
-  options: { timeoutMs?: number; intervalMs?: number; what: string },
+  options: { timeoutMs?: number; intervalMs?: number; what: string | (() => string) },
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const intervalMs = options.intervalMs ?? 50;
@@ -59,7 +60,8 @@ export async function pollUntil<T>(
     }
     if (Date.now() >= deadline) {
       const cause = lastError === undefined ? "" : `; last error: ${lastError}`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.what}${cause}`);
+      const what = typeof options.what === "function" ? options.what() : options.what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
     }
     await delay(intervalMs);
   }
@@ -108,6 +110,15 @@ export interface HerdOptions {
   serverArgs?: Readonly<Record<string, readonly string[]>>;
   /** Environment overrides; GOOGLE_PLACES_API_KEY and friends are unset unless given here. */
   env?: Record<string, string>;
+  /** Environment overrides for one server, over `env`. */
+  serverEnv?: Readonly<Record<string, Record<string, string>>>;
+  /**
+   * The config one server is given, from the herd's (e.g. with its neighbours' ports moved
+   * to proxies: `LinkProxies.route`); default the herd's own for all.
+   */
+  configSeenBy?: (name: string, config: HerdConfigJson) => HerdConfigJson;
+  /** A command every server runs under, e.g. `["prlimit", "--nofile=256:4096", "--"]`. */
+  launcher?: readonly string[];
   /** Which servers to start at once; default all of `names`. */
   start?: readonly string[];
   listenTimeoutMs?: number;
@@ -247,6 +258,11 @@ export class Herd implements AsyncDisposable {
     return server;
   }
 
+  /** The config file `name` is started with: its own when `configSeenBy` is given. */
+  configPathOf(name: string): string {
+    return this.#options.configSeenBy === undefined ? this.configPath : `${this.dir}/${name}.json`;
+  }
+
   logPath(name: string): string {
     return `${this.logDir}/${name}.log`;
   }
@@ -269,13 +285,14 @@ export class Herd implements AsyncDisposable {
       port: this.port(name),
       args: [
         "--config",
-        this.configPath,
+        this.configPathOf(name),
         "--log-dir",
         this.logDir,
         ...(this.#options.args ?? []),
         ...(this.#options.serverArgs?.[name] ?? []),
       ],
-      env: this.#options.env,
+      env: { ...this.#options.env, ...this.#options.serverEnv?.[name] },
+      launcher: this.#options.launcher,
     });
     this.#running.set(name, server);
     this.#all.push(server);
@@ -346,6 +363,12 @@ export async function startHerd(options: HerdOptions = {}): Promise<Herd> {
   const herd = new Herd(dir, config, options);
   try {
     await Deno.writeTextFile(herd.configPath, JSON.stringify(config, null, 2));
+    if (options.configSeenBy !== undefined) {
+      for (const name of names) {
+        const seen = options.configSeenBy(name, config);
+        await Deno.writeTextFile(herd.configPathOf(name), JSON.stringify(seen, null, 2));
+      }
+    }
     for (const name of options.start ?? names) herd.spawn(name);
     await Promise.all(
       (options.start ?? names).map((name) =>
@@ -361,16 +384,30 @@ export async function startHerd(options: HerdOptions = {}): Promise<Herd> {
 
 /** Starts one server process with the test environment (no Google key unless given). */
 export function spawnServer(
-  options: { name: string; port: number; args: readonly string[]; env?: Record<string, string> },
+  options: {
+    name: string;
+    port: number;
+    args: readonly string[];
+    env?: Record<string, string>;
+    launcher?: readonly string[];
+  },
 ): ServerProcess {
-  const child = spawnMain(["--name", options.name, ...options.args], options.env);
+  const child = spawnMain(["--name", options.name, ...options.args], options.env, options.launcher);
   return new ServerProcess(options.name, options.port, child);
 }
 
-/** `deno run -A main.ts ARGS` from the repository, with the test environment. */
-function spawnMain(args: readonly string[], env?: Record<string, string>): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", ...args],
+/**
+ * `deno run -A main.ts ARGS` from the repository, with the test environment, under
+ * `launcher` when given (it must exec its command, so the child's pid stays the server's).
+ */
+function spawnMain(
+  args: readonly string[],
+  env?: Record<string, string>,
+  launcher: readonly string[] = [],
+): Deno.ChildProcess {
+  const [command, ...prefix] = [...launcher, Deno.execPath()];
+  return new Deno.Command(command, {
+    args: [...prefix, "run", "-A", "main.ts", ...args],
     cwd: REPO_DIR,
     env: serverEnv(env),
     clearEnv: true,

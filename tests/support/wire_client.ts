@@ -93,6 +93,30 @@ export class WireClient implements AsyncDisposable {
     return new WireClient(conn);
   }
 
+  /**
+   * Takes the next connection on `listener`, for a test that poses as a server (e.g. a
+   * neighbour a server dials); rejects if none comes before the deadline.
+   */
+  static async accept(listener: Deno.TcpListener, options: ReadOptions = {}): Promise<WireClient> {
+    const timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS_DEFAULT;
+    const accepted = listener.accept();
+    accepted.catch(() => {}); // after a timeout, closing the listener rejects it: expected
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ReadTimeoutError(`no connection within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      const conn = await Promise.race([accepted, timedOut]);
+      conn.setNoDelay(true);
+      return new WireClient(conn);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** True once the server closed its side and every byte has been read from the buffer. */
   get isAtEof(): boolean {
     return this.#eof && this.#received.length === 0;
@@ -290,4 +314,87 @@ function indexOfSequence(buffer: Uint8Array, sequence: Uint8Array): number {
     return start;
   }
   return -1;
+}
+
+/** Lines per write when a helper below sends many. */
+const LINES_PER_WRITE = 1000;
+/** WHATSATs per write when reading what a server holds: bounds the replies buffered. */
+const LOOKUPS_PER_WRITE = 100;
+
+/**
+ * Sends `lines` (each without `\n`; each must get a one-line reply, as IAMAT does) on a new
+ * connection, writing while it reads, and returns the replies in order. Built for bulk
+ * loads of many thousand lines, which WireClient's line-at-a-time reads would make slow.
+ * Rejects if the server closes or `timeoutMs` (default 60 s) passes first.
+ */
+export async function exchangeOneLineReplies(
+  port: number,
+  lines: readonly string[],
+  options: ReadOptions = {},
+): Promise<string[]> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, timeoutMs);
+  const replies: string[] = [];
+  const writing = (async () => {
+    for (let start = 0; start < lines.length; start += LINES_PER_WRITE) {
+      const bytes = wireBytes(`${lines.slice(start, start + LINES_PER_WRITE).join("\n")}\n`);
+      for (let written = 0; written < bytes.length;) {
+        written += await conn.write(bytes.subarray(written));
+      }
+    }
+  })();
+  writing.catch(() => {}); // a failed write also ends the reads below, which report it
+  try {
+    const chunk = new Uint8Array(READ_CHUNK_BYTES);
+    let partial = "";
+    while (replies.length < lines.length) {
+      const count = await conn.read(chunk);
+      if (count === null) throw new Error("the server closed the connection");
+      const parts = (partial + wireText(chunk.subarray(0, count))).split("\n");
+      partial = parts.pop()!;
+      for (const part of parts) replies.push(part);
+    }
+    await writing;
+    return replies;
+  } catch (error) {
+    const why = timedOut ? `not done within ${timeoutMs} ms` : String(error);
+    throw new Error(`${replies.length} of ${lines.length} replies, then ${why}`);
+  } finally {
+    clearTimeout(timer);
+    if (!timedOut) conn.close();
+  }
+}
+
+/**
+ * The AT line the server on `port` holds for each of `clientIds` (undefined where it
+ * answers `?`): the first line of a WHATSAT reply (1 km, one result), pipelined in writes
+ * of a hundred lookups.
+ */
+export async function heldAtLines(
+  port: number,
+  clientIds: readonly string[],
+): Promise<Array<string | undefined>> {
+  await using client = await WireClient.connect(port);
+  const held: Array<string | undefined> = [];
+  for (let start = 0; start < clientIds.length; start += LOOKUPS_PER_WRITE) {
+    const ids = clientIds.slice(start, start + LOOKUPS_PER_WRITE);
+    await client.write(ids.map((id) => `WHATSAT ${id} 1 1\n`).join(""));
+    for (const _ of ids) {
+      const first = await client.readLine();
+      if (first.startsWith("? ")) {
+        held.push(undefined);
+        continue;
+      }
+      await client.readLine(); // the body
+      const end = await client.readLine();
+      if (end !== "") throw new Error(`WHATSAT reply does not end in an empty line: ${end}`);
+      held.push(first);
+    }
+  }
+  return held;
 }

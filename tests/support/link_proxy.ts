@@ -1,10 +1,14 @@
 /**
- * A TCP forwarder placed on one direction of a peer link, so the benchmark can count the
- * bytes a catch-up really sends (TCP payload, not headers) and cut a link without stopping
- * either server. Cutting closes every forwarded connection and closes new ones at once
- * until restored; both servers then see the link down and keep redialling, as they would
- * through a real network failure (unlike SIGSTOP, under which TCP keeps the link up).
+ * A TCP forwarder placed on one direction of a peer link, so a test or the benchmark can
+ * count the bytes a catch-up really sends (TCP payload, not headers) and cut a link without
+ * stopping either server. Cutting closes every forwarded connection and closes new ones at
+ * once until restored; both servers then see the link down and keep redialling, as they
+ * would through a real network failure (unlike SIGSTOP, under which TCP keeps the link up).
+ *
+ * `LinkProxies` puts one in each direction of every link of a test herd: each server's own
+ * config gives its neighbours' addresses as the proxies' ports.
  */
+import type { HerdConfigJson } from "./herd_processes.ts";
 
 const CHUNK_BYTES = 64 * 1024;
 
@@ -125,4 +129,66 @@ function closeQuietly(closable: { close(): void }): void {
   } catch {
     // Already closed.
   }
+}
+
+/**
+ * A LinkProxy for each direction of each link of a herd. Pass `route` as startHerd's
+ * `configSeenBy`: every server then dials each neighbour through its own proxy, so a test
+ * can cut and restore any link while all five keep running. Dispose to close them all.
+ *
+ * @example
+ * ```ts
+ * using proxies = new LinkProxies();
+ * await using herd = await startHerd({ configSeenBy: proxies.route });
+ * proxies.cut("Hill", "Smith");
+ * ```
+ */
+export class LinkProxies implements Disposable {
+  /** By `dialler>listener`. */
+  readonly #proxies = new Map<string, LinkProxy>();
+
+  /** `name`'s own config: each neighbour's port replaced by a new proxy's that forwards to it. */
+  readonly route = (name: string, config: HerdConfigJson): HerdConfigJson => {
+    const servers = { ...config.servers };
+    for (const [a, b] of config.links) {
+      if (a !== name && b !== name) continue;
+      const peer = a === name ? b : a;
+      const proxy = new LinkProxy(config.servers[peer].port);
+      this.#proxies.set(directionKey(name, peer), proxy);
+      servers[peer] = { ...servers[peer], port: proxy.port };
+    }
+    return { ...config, servers };
+  };
+
+  /** The proxies of the link a–b: a dialling b, then b dialling a. */
+  between(a: string, b: string): LinkProxy[] {
+    return [directionKey(a, b), directionKey(b, a)].map((key) => {
+      const proxy = this.#proxies.get(key);
+      if (proxy === undefined) throw new Error(`no proxy for ${key}: not a routed link`);
+      return proxy;
+    });
+  }
+
+  /** Cuts the link a–b both ways. */
+  cut(a: string, b: string): void {
+    for (const proxy of this.between(a, b)) proxy.cut();
+  }
+
+  /** Restores the link a–b both ways. */
+  restore(a: string, b: string): void {
+    for (const proxy of this.between(a, b)) proxy.restore();
+  }
+
+  /** Restores every link. */
+  restoreAll(): void {
+    for (const proxy of this.#proxies.values()) proxy.restore();
+  }
+
+  [Symbol.dispose](): void {
+    for (const proxy of this.#proxies.values()) proxy.close();
+  }
+}
+
+function directionKey(dialler: string, listener: string): string {
+  return `${dialler}>${listener}`;
 }
