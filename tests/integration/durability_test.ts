@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Herd, HERD_NAMES, pollUntil, startHerd } from "../support/herd_processes.ts";
-import { WireClient } from "../support/wire_client.ts";
+import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
 /** Mid-Pacific: the offline data set has nothing near, so each WHATSAT is cheap. */
 const LOCATION = "+00.000000-150.000000";
@@ -34,20 +34,10 @@ async function heldTimes(
   server: string,
   clientIds: readonly string[],
 ): Promise<Array<number | undefined>> {
-  await using client = await WireClient.connect(herd.port(server));
-  await client.write(clientIds.map((id) => `WHATSAT ${id} 1 1\n`).join(""));
-  const times: Array<number | undefined> = [];
-  for (const _ of clientIds) {
-    const first = await client.readLine();
-    if (first.startsWith("? ")) {
-      times.push(undefined);
-      continue;
-    }
-    await client.readLine();
-    assert.equal(await client.readLine(), "");
-    times.push(Number(first.slice(first.lastIndexOf(" ") + 1)));
-  }
-  return times;
+  const held = await heldAtLines(herd.port(server), clientIds);
+  return held.map((atLine) =>
+    atLine === undefined ? undefined : Number(atLine.slice(atLine.lastIndexOf(" ") + 1))
+  );
 }
 
 /** Polls until every server in `servers` holds, for each client, at least its time in `newest`. */
@@ -65,9 +55,10 @@ async function waitNoneLost(
       return behind.length === 0;
     }, {
       timeoutMs: CATCH_UP_TIMEOUT_MS,
-      what: `${server} to hold every acknowledged update (${behind.length} behind, e.g. ${
-        behind.slice(0, 3).join(", ")
-      })`,
+      what: () =>
+        `${server} to hold every acknowledged update (${behind.length} behind, e.g. ${
+          behind.slice(0, 3).join(", ")
+        })`,
     });
   }
 }

@@ -11,7 +11,14 @@
  * time as an exact decimal, then the AT line's bytes.
  */
 import assert from "node:assert/strict";
-import { delay, type Herd, HERD_NAMES, pollUntil, startHerd } from "../support/herd_processes.ts";
+import {
+  delay,
+  type Herd,
+  HERD_LINKS,
+  HERD_NAMES,
+  pollUntil,
+  startHerd,
+} from "../support/herd_processes.ts";
 import { LinkProxies } from "../support/link_proxy.ts";
 import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
@@ -29,14 +36,7 @@ const CUTS: ReadonlyArray<ReadonlyArray<readonly [string, string]>> = [
   [["Hill", "Jaquez"], ["Hill", "Smith"]], // Hill alone
   [["Hill", "Jaquez"], ["Singleton", "Smith"], ["Smith", "Campbell"]], // {Hill, Smith} | rest
   [["Hill", "Jaquez"]], // a cycle broken, still connected
-  [
-    ["Hill", "Jaquez"],
-    ["Hill", "Smith"],
-    ["Singleton", "Jaquez"],
-    ["Singleton", "Smith"],
-    ["Singleton", "Campbell"],
-    ["Smith", "Campbell"],
-  ], // every server alone
+  HERD_LINKS, // every server alone
 ];
 const LOCATIONS = ["+34.068930-118.445127", "+40.7128-074.0060", "-33.8688+151.2093"];
 const TIME = 1700000000;
