@@ -5,6 +5,7 @@
  * without a network and without sleeping.
  */
 import { Buffer } from "node:buffer";
+import { deadlineAfter } from "./abortable.ts";
 import type { Counters } from "./counters.ts";
 import { encodeWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
@@ -125,11 +126,14 @@ export class HerdService {
       locationKey: coordinates.key,
     };
     const marginMs = Math.min(PROVIDER_DEADLINE_MARGIN_MS_MAX, Math.floor(placesTimeoutMs / 10));
-    const providerDeadline = AbortSignal.timeout(placesTimeoutMs - marginMs);
-    const clientDeadline = AbortSignal.timeout(placesTimeoutMs);
-    const waiter = AbortSignal.any([clientDeadline, signal]);
-    return places.lookup(query, providerDeadline, waiter).then((body) => {
-      if (clientDeadline.aborted) counters.add("places_timeouts");
+    const providerDeadline = deadlineAfter(placesTimeoutMs - marginMs);
+    const clientDeadline = deadlineAfter(placesTimeoutMs);
+    const waiter = AbortSignal.any([clientDeadline.signal, signal]);
+    return places.lookup(query, providerDeadline.signal, waiter).then((body) => {
+      clientDeadline.clear();
+      // Answered without the waiter giving up: the call itself is over, whoever shared it.
+      if (!waiter.aborted) providerDeadline.clear();
+      if (clientDeadline.signal.aborted) counters.add("places_timeouts");
       return Buffer.concat([
         encodeWireText(held.atLine + NEWLINE),
         Buffer.from(formatPlacesBody(body, message.bound) + REPLY_END, "utf8"),
