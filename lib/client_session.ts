@@ -1,8 +1,10 @@
 /**
  * One client connection: reads lines, has the service act on each as it is read, and sends
  * the replies in the order the lines came, each whole. A slow lookup holds back only later
- * replies on this connection. Reading pauses while `linesInFlightMax` replies are pending.
+ * replies on this connection. Reading pauses while `linesInFlightMax` replies are pending,
+ * and while half of `outputBytesMax` waits unsent for a client that reads slower than it asks.
  */
+import { deadlineAfter, raceAbort } from "./abortable.ts";
 import type { LineConnection } from "./connection.ts";
 import type { Line } from "./lines.ts";
 import { type Logger, showWireBytes, showWireText } from "./log.ts";
@@ -20,6 +22,9 @@ export interface ClientSessionOptions {
   stopSignal: AbortSignal;
 }
 
+/** How long a client whose replies back up may take none of them before it counts as not reading. */
+const READER_STALL_MS = 1000;
+
 /** A reply's place in the connection's order; `bytes` is set once it is ready. */
 interface ReplySlot {
   bytes: Uint8Array | undefined;
@@ -34,6 +39,8 @@ export class ClientSession {
   readonly #lookupSignal: AbortSignal;
   #onRepliesSent: (() => void) | undefined;
   #stopping = false;
+  /** Set once the client took none of its replies while they backed up. */
+  #readsNothing = false;
   lastReadMs: number;
 
   constructor(connection: LineConnection, options: ClientSessionOptions) {
@@ -53,7 +60,7 @@ export class ClientSession {
         // One read may bring many lines: each waits its turn under linesInFlightMax, and
         // while the client reads its replies slower than it asks, until they drain.
         if (this.#pending.length >= this.#options.linesInFlightMax) await this.#pauseReading();
-        if (connection.isBackedUp) await this.#waitForSlowReader();
+        if (connection.isBackedUp && !this.#readsNothing) await this.#waitForSlowReader();
         if (connection.isClosed) return;
         this.#handle(line);
       }
@@ -88,13 +95,28 @@ export class ClientSession {
     await this.#repliesSent();
   }
 
-  /** Acts on no more lines until the replies already sent have reached the client. */
+  /**
+   * Acts on no more lines until the replies already sent have reached the client. A client
+   * that takes none of them for {@link READER_STALL_MS} does not read at all: its lines are
+   * acted on again, and `outputBytesMax` ends the connection.
+   */
   async #waitForSlowReader(): Promise<void> {
-    this.#options.counters.add("slow_reader_pauses");
-    this.#options.logger.info("{remote} reads slowly: its lines wait until replies drain", {
+    const { counters, logger } = this.#options;
+    counters.add("slow_reader_pauses");
+    logger.info("{remote} reads slowly: its lines wait until replies drain", {
       remote: this.connection.remote,
     });
-    await this.connection.drained();
+    const sentBefore = this.connection.sentBytes;
+    const stall = deadlineAfter(READER_STALL_MS);
+    await raceAbort(this.connection.drained(), stall.signal, () => undefined);
+    stall.clear();
+    if (this.connection.isBackedUp && this.connection.sentBytes === sentBefore) {
+      this.#readsNothing = true;
+      logger.info("{remote} read nothing for {ms} ms: its lines are acted on again", {
+        remote: this.connection.remote,
+        ms: READER_STALL_MS,
+      });
+    }
   }
 
   #handle(line: Line): void {

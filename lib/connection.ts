@@ -72,6 +72,7 @@ export class LineConnection {
   readonly #outputBytesMax: number;
   #outbox: Uint8Array[] = [];
   #unsentBytes = 0;
+  #sentBytes = 0;
   #writing = false;
   #drainWaiters: Array<() => void> = [];
   #closeReason: CloseReason | undefined;
@@ -94,10 +95,15 @@ export class LineConnection {
     return this.#unsentBytes;
   }
 
+  /** Bytes handed to the kernel so far: shows whether the other end reads at all. */
+  get sentBytes(): number {
+    return this.#sentBytes;
+  }
+
   /**
    * True while unsent output is past half of `outputBytesMax`: the other end reads slower
    * than it asks, so whoever produces the output should wait for `drained()` before making
-   * more — the limit then only ever closes a connection that does not read.
+   * more, as long as the other end reads at all.
    */
   get isBackedUp(): boolean {
     return this.#unsentBytes > this.#outputBytesMax / 2;
@@ -186,6 +192,7 @@ export class LineConnection {
           offset += await this.#conn.write(batch.subarray(offset));
         }
         this.#unsentBytes -= batch.length;
+        this.#sentBytes += batch.length;
       }
     } catch {
       this.close("write failed");

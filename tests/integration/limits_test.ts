@@ -1,7 +1,8 @@
 /**
  * The client limits of the contract's table (§2) against one real server on the fake
  * Google: each one hit by an abusive client — lineBytesMax, linesInFlightMax,
- * outputBytesMax (a client that pipelines big replies and never reads), connectionsMax,
+ * outputBytesMax (clients that pipeline big or small replies and never read, while one that
+ * asks in a burst and reads slowly is served), connectionsMax,
  * idleTimeoutMs, clientsMax — is enforced as the table says while another client on the
  * same server keeps getting prompt, correct replies; every hit is in the log and in the
  * counters of the stop record. And a server started with a low open-files soft limit
@@ -9,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { startFakePlaces } from "../fake_places.ts";
-import { type Herd, pollUntil, startHerd } from "../support/herd_processes.ts";
+import { delay, type Herd, pollUntil, startHerd } from "../support/herd_processes.ts";
 import { WireClient } from "../support/wire_client.ts";
 
 const API_KEY = `herd-test-key-${crypto.randomUUID()}`;
@@ -68,6 +69,40 @@ async function assertServedPromptly(herd: Herd, clientId: string): Promise<void>
   assert.equal(reply.atLine, at);
   assert.equal(reply.body.status, "OK");
   assert.equal(reply.body.results.length, 5);
+}
+
+/**
+ * Pipelines `line` from a new client that never reads, until a write fails because the
+ * server closed the connection for its output (a write that blocks means the server stopped
+ * reading instead, and fails); another client is served all along.
+ */
+async function assertClosedForOutput(herd: Herd, line: string): Promise<void> {
+  const closesBefore = countMatches(await herd.readLog(SERVER), /closed: output limit/g);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: herd.port(SERVER) });
+  const lines = new TextEncoder().encode(line.repeat(ABUSE_LINES_PER_WRITE));
+  let closed = false;
+  try {
+    for (let write = 0; write < ABUSE_WRITES_MAX && !closed; write++) {
+      await writeWithin(conn, lines, ABUSE_WRITE_STALL_MS).catch((error) => {
+        if (error instanceof WriteStalledError) throw error;
+        closed = true;
+      });
+      if (write % 20 === 0) await assertServedPromptly(herd, "bystander");
+    }
+  } finally {
+    conn.close();
+  }
+  assert.ok(closed, `still open after ${ABUSE_WRITES_MAX * ABUSE_LINES_PER_WRITE} lines`);
+  // Closed for its output, not (later) as idle.
+  await pollUntil(
+    async () => countMatches(await herd.readLog(SERVER), /closed: output limit/g) > closesBefore,
+    { timeoutMs: PROMPT_MS, what: "the output limit's close in the log" },
+  );
+  await assertServedPromptly(herd, "bystander");
+}
+
+function countMatches(text: string, pattern: RegExp): number {
+  return text.match(pattern)?.length ?? 0;
 }
 
 /** A write that blocked: the server stopped reading without closing. */
@@ -185,32 +220,19 @@ Deno.test("each client limit is enforced, logged and counted; other clients unaf
 
   await t.step("a client that sends and never reads is closed past outputBytesMax", async () => {
     await assertServedPromptly(herd, "never.reads");
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const lines = new TextEncoder().encode(
-      `WHATSAT never.reads ${FAST_RADIUS_KM} ${NEVER_READ_BOUND}\n`.repeat(ABUSE_LINES_PER_WRITE),
+    await assertClosedForOutput(
+      herd,
+      `WHATSAT never.reads ${FAST_RADIUS_KM} ${NEVER_READ_BOUND}\n`,
     );
-    // Writes until one fails: the server closed the connection (a write that blocks means
-    // it stopped reading instead, and fails the test).
-    let closed = false;
-    try {
-      for (let write = 0; write < ABUSE_WRITES_MAX && !closed; write++) {
-        await writeWithin(conn, lines, ABUSE_WRITE_STALL_MS).catch((error) => {
-          if (error instanceof WriteStalledError) throw error;
-          closed = true;
-        });
-        if (write % 20 === 0) await assertServedPromptly(herd, "bystander");
-      }
-    } finally {
-      conn.close();
-    }
-    assert.ok(closed, `still open after ${ABUSE_WRITES_MAX * ABUSE_LINES_PER_WRITE} WHATSATs`);
-    // Closed for its output, not (later) as idle.
-    await pollUntil(async () => /closed: output limit/.test(await herd.readLog(SERVER)), {
-      timeoutMs: PROMPT_MS,
-      what: "the output limit's close in the log",
-    });
-    await assertServedPromptly(herd, "bystander");
   });
+
+  await t.step(
+    "so is one whose replies are small (it is paused first, then found out)",
+    async () => {
+      await assertClosedForOutput(herd, `IAMAT never.reads.small ${LOCATION} ${clientTimeNow()}\n`);
+      assert.match(await herd.readLog(SERVER), /read nothing for \d+ ms/);
+    },
+  );
 
   await t.step("one connection past connectionsMax is closed without a reply", async () => {
     const open: WireClient[] = [];
@@ -281,9 +303,31 @@ Deno.test("each client limit is enforced, logged and counted; other clients unaf
       assert.match(log, logged);
       assert.ok((counters.get(counter) ?? 0) >= 1, `${counter} not counted: ${[...counters]}`);
     }
-    // Only the client that never read was closed for its output.
-    assert.equal(counters.get("limit_output_bytes"), 1);
+    // Only the two clients that never read were closed for their output.
+    assert.equal(counters.get("limit_output_bytes"), 2);
   });
+});
+
+Deno.test("a client that asks in a burst and reads slowly is served, not disconnected", async () => {
+  await using herd = await startHerd({
+    names: [SERVER],
+    links: [],
+    limits: { outputBytesMax: LIMITS.outputBytesMax, linesInFlightMax: LIMITS.linesInFlightMax },
+    args: ["--places", "offline", "--log-level", "warn"],
+  });
+  await using client = await WireClient.connect(herd.port(SERVER));
+  await client.write(`IAMAT burst ${LOCATION} ${clientTimeNow()}\n`);
+  await client.readAtReply({ timeoutMs: PROMPT_MS });
+  // Offline replies come at once: the burst's replies are many times outputBytesMax. The
+  // client starts reading only after a while (within the server's 1 s), then takes them all.
+  const count = 4000;
+  await client.write(`WHATSAT burst ${FAST_RADIUS_KM} 5\n`.repeat(count));
+  await delay(500);
+  for (let index = 0; index < count; index++) {
+    const reply = await client.readWhatsatReply({ timeoutMs: PROMPT_MS });
+    assert.equal(reply.body.results.length, 5);
+  }
+  assert.doesNotMatch(await herd.readLog(SERVER), /closed: output limit/);
 });
 
 Deno.test({
