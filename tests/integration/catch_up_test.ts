@@ -5,9 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { type Herd, HERD_NAMES, pollUntil, startHerd } from "../support/herd_processes.ts";
+import { waitAllHold } from "../support/held_state.ts";
 import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
-const CATCH_UP_TIMEOUT_MS = 10_000;
+/** How long servers may take to catch up. */
+const CATCH_UP = { timeoutMs: 10_000 };
 /** "Linked to its live neighbours within a second" (contract §5), with room for a slow machine. */
 const RELINK_TIMEOUT_MS = 2000;
 const LOCATION = "+34.068930-118.445127";
@@ -16,26 +18,6 @@ async function iamat(herd: Herd, server: string, line: string): Promise<string> 
   await using client = await WireClient.connect(herd.port(server));
   await client.write(`${line}\n`);
   return await client.readAtReply();
-}
-
-/** Polls until every server in `servers` holds exactly `expected` (client id → AT line). */
-async function waitAllHold(
-  herd: Herd,
-  expected: ReadonlyMap<string, string>,
-  servers: readonly string[],
-): Promise<void> {
-  const ids = [...expected.keys()];
-  for (const server of servers) {
-    let missing: string[] = [];
-    await pollUntil(async () => {
-      const held = await heldAtLines(herd.port(server), ids);
-      missing = ids.filter((id, index) => held[index] !== expected.get(id));
-      return missing.length === 0;
-    }, {
-      timeoutMs: CATCH_UP_TIMEOUT_MS,
-      what: () => `${server} to catch up (still wrong: ${missing.join(", ")})`,
-    });
-  }
 }
 
 Deno.test("catch-up: killed servers learn every client when they come back", async (t) => {
@@ -48,7 +30,7 @@ Deno.test("catch-up: killed servers learn every client when they come back", asy
       "before.old",
       await iamat(herd, "Jaquez", `IAMAT before.old ${LOCATION} 1700000000`),
     );
-    await waitAllHold(herd, expected, HERD_NAMES);
+    await waitAllHold(herd, expected, HERD_NAMES, CATCH_UP);
   });
 
   await t.step("with Smith and Singleton killed, the others still serve", async () => {
@@ -78,14 +60,14 @@ Deno.test("catch-up: killed servers learn every client when they come back", asy
     assert.ok(Date.now() - started < 5000, "neighbours being down slowed clients down");
     // Hill and Jaquez share a link; Campbell has none left.
     const hillAndJaquez = new Map([...expected].filter(([, line]) => !/^AT Campbell /.test(line)));
-    await waitAllHold(herd, hillAndJaquez, ["Hill", "Jaquez"]);
+    await waitAllHold(herd, hillAndJaquez, ["Hill", "Jaquez"], CATCH_UP);
     const [atCampbell] = await heldAtLines(herd.port("Campbell"), ["during.hill"]);
     assert.equal(atCampbell, undefined, "Campbell cannot know Hill's update yet");
   });
 
   await t.step("restarted, they and everyone else catch up without any IAMAT", async () => {
     await Promise.all([herd.start("Smith"), herd.start("Singleton")]);
-    await waitAllHold(herd, expected, HERD_NAMES);
+    await waitAllHold(herd, expected, HERD_NAMES, CATCH_UP);
   });
 
   await t.step("a restarted server is linked to its neighbours within about a second", async () => {
@@ -117,12 +99,12 @@ Deno.test("catch-up: killed servers learn every client when they come back", asy
       await iamat(herd, "Campbell", "IAMAT after.hill.stop +6-6 1700000300"),
     );
     await herd.start("Hill");
-    await waitAllHold(herd, expected, HERD_NAMES);
+    await waitAllHold(herd, expected, HERD_NAMES, CATCH_UP);
   });
 
   await t.step("a server restarted twice in a row still catches up", async () => {
     await herd.restart("Campbell", "SIGKILL");
     await herd.restart("Campbell", "SIGKILL");
-    await waitAllHold(herd, expected, ["Campbell"]);
+    await waitAllHold(herd, expected, ["Campbell"], CATCH_UP);
   });
 });

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Herd, HERD_NAMES, pollUntil, startHerd } from "../support/herd_processes.ts";
+import { heldTime, waitUntilHeld } from "../support/held_state.ts";
 import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
 /** Mid-Pacific: the offline data set has nothing near, so each WHATSAT is cheap. */
@@ -34,33 +35,20 @@ async function heldTimes(
   server: string,
   clientIds: readonly string[],
 ): Promise<Array<number | undefined>> {
-  const held = await heldAtLines(herd.port(server), clientIds);
-  return held.map((atLine) =>
-    atLine === undefined ? undefined : Number(atLine.slice(atLine.lastIndexOf(" ") + 1))
-  );
+  return (await heldAtLines(herd.port(server), clientIds)).map(heldTime);
 }
 
 /** Polls until every server in `servers` holds, for each client, at least its time in `newest`. */
-async function waitNoneLost(
+function waitNoneLost(
   herd: Herd,
   newest: ReadonlyMap<string, number>,
   servers: readonly string[],
 ): Promise<void> {
-  const ids = [...newest.keys()];
-  for (const server of servers) {
-    let behind: string[] = [];
-    await pollUntil(async () => {
-      const held = await heldTimes(herd, server, ids);
-      behind = ids.filter((id, index) => !(held[index]! >= newest.get(id)!));
-      return behind.length === 0;
-    }, {
-      timeoutMs: CATCH_UP_TIMEOUT_MS,
-      what: () =>
-        `${server} to hold every acknowledged update (${behind.length} behind, e.g. ${
-          behind.slice(0, 3).join(", ")
-        })`,
-    });
-  }
+  const isNewEnough = (id: string, held: string | undefined) =>
+    (heldTime(held) ?? -1) >= newest.get(id)!;
+  return waitUntilHeld(herd, servers, [...newest.keys()], isNewEnough, {
+    timeoutMs: CATCH_UP_TIMEOUT_MS,
+  });
 }
 
 Deno.test("data dir: all five SIGKILLed at once mid-stream lose no acknowledged update", async () => {

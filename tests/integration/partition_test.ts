@@ -11,15 +11,9 @@
  * time as an exact decimal, then the AT line's bytes.
  */
 import assert from "node:assert/strict";
-import {
-  delay,
-  type Herd,
-  HERD_LINKS,
-  HERD_NAMES,
-  pollUntil,
-  startHerd,
-} from "../support/herd_processes.ts";
+import { delay, type Herd, HERD_LINKS, HERD_NAMES, startHerd } from "../support/herd_processes.ts";
 import { LinkProxies } from "../support/link_proxy.ts";
+import { waitAllHold } from "../support/held_state.ts";
 import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
 /** The two sides of the split, and the links that join them. */
@@ -40,7 +34,8 @@ const CUTS: ReadonlyArray<ReadonlyArray<readonly [string, string]>> = [
 ];
 const LOCATIONS = ["+34.068930-118.445127", "+40.7128-074.0060", "-33.8688+151.2093"];
 const TIME = 1700000000;
-const CONVERGE_TIMEOUT_MS = 20_000;
+/** How long the herd may take to agree once healed, polled every 100 ms. */
+const CONVERGE = { timeoutMs: 20_000, intervalMs: 100 };
 /** Clients of each kind in the first round (see `firstRoundWrites`). */
 const CLIENTS_PER_KIND = 8;
 /** The second round: clients, writers, writes per writer, cut–heal cycles. */
@@ -102,35 +97,6 @@ async function sendWrites(herd: Herd, writes: readonly Write[], pauseMs = 0): Pr
   } finally {
     for (const client of clients.values()) await client.close();
   }
-}
-
-/** Polls until each of `servers` holds exactly `expected` (client id → AT line). */
-async function waitAllHold(
-  herd: Herd,
-  expected: ReadonlyMap<string, string>,
-  servers: readonly string[] = HERD_NAMES,
-): Promise<void> {
-  const ids = [...expected.keys()];
-  let wrong: string[] = [];
-  await pollUntil(async () => {
-    wrong = [];
-    for (const server of servers) {
-      const held = await heldAtLines(herd.port(server), ids);
-      held.forEach((line, index) => {
-        if (line !== expected.get(ids[index])) {
-          wrong.push(`${server} holds ${line ?? "nothing"} for ${ids[index]}`);
-        }
-      });
-    }
-    return wrong.length === 0;
-  }, {
-    timeoutMs: CONVERGE_TIMEOUT_MS,
-    intervalMs: 100,
-    what: () =>
-      `${servers.join(", ")} to agree (${wrong.length} wrong, e.g. ${
-        wrong.slice(0, 3).join("; ")
-      })`,
-  });
 }
 
 /**
@@ -210,18 +176,18 @@ Deno.test("after a partition heals, all five hold the latest update of every cli
 
   await t.step("clients write to both sides of a split; the healed herd agrees", async () => {
     const beforeAtLines = await sendWrites(herd, before);
-    await waitAllHold(herd, latestByClient(beforeAtLines));
+    await waitAllHold(herd, latestByClient(beforeAtLines), HERD_NAMES, CONVERGE);
     for (const [a, b] of SPLIT_LINKS) proxies.cut(a, b);
     const expected = latestByClient([...beforeAtLines, ...await sendWrites(herd, during)]);
     // While split, each side learns its own writes and none of the other side's.
     const onlyB = [...expected.keys()].filter((id) => id.startsWith("p.only-b."));
-    await waitAllHold(herd, new Map(onlyB.map((id) => [id, expected.get(id)!])), SIDE_B);
+    await waitAllHold(herd, new Map(onlyB.map((id) => [id, expected.get(id)!])), SIDE_B, CONVERGE);
     for (const server of SIDE_A) {
       const held = await heldAtLines(herd.port(server), onlyB);
       assert.deepEqual(held, onlyB.map(() => undefined), `${server} learnt across the split`);
     }
     for (const [a, b] of SPLIT_LINKS) proxies.restore(a, b);
-    await waitAllHold(herd, expected);
+    await waitAllHold(herd, expected, HERD_NAMES, CONVERGE);
   });
 
   await t.step("links cut and healed while writes are in flight: the herd agrees", async () => {
@@ -251,6 +217,6 @@ Deno.test("after a partition heals, all five hold the latest update of every cli
       plans.map((plan) => sendWrites(herd, plan, RACE_WRITE_PAUSE_MS)),
     )).flat();
     await chaos;
-    await waitAllHold(herd, latestByClient(atLines));
+    await waitAllHold(herd, latestByClient(atLines), HERD_NAMES, CONVERGE);
   });
 });
