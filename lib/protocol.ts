@@ -190,12 +190,6 @@ export function formatAtLine(
   return ["AT", serverName, skew, message.clientId, message.location, message.time].join(" ");
 }
 
-/** The client id inside an AT line made by {@link formatAtLine}, as a slice of that line. */
-export function clientIdOf(atLine: string, message: IamatMessage): string {
-  const end = atLine.length - message.time.length - message.location.length - 2;
-  return atLine.slice(end - message.clientId.length, end);
-}
-
 /** The fields of a stored AT line, recovered for updates that arrive from peers. */
 export interface AtLineFields {
   clientId: string;

@@ -11,7 +11,6 @@ import { encodeWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
 import { showWireText } from "./log.ts";
 import {
-  clientIdOf,
   formatAtLine,
   formatInvalidReply,
   formatPlacesBody,
@@ -90,9 +89,8 @@ export class HerdService {
   #iamat(message: IamatMessage, line: string): Reply {
     const { serverName, store, counters, logger, flood, committed } = this.#options;
     const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
-    // Keyed by a slice of the stored line, so nothing of the client's line outlives it.
-    const update = { clientId: clientIdOf(atLine, message), atLine };
-    const result = store.offer(update, undefined);
+    // The store keeps its own copy of the id: nothing of the client's line outlives this call.
+    const result = store.offer({ clientId: message.clientId, atLine }, undefined);
     if (result === "full") {
       counters.add("limit_clients_max");
       logger.warn("clientsMax reached: refused new client {id}", {
