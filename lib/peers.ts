@@ -16,7 +16,7 @@ import { raceAbort, sleep } from "./abortable.ts";
 import type { ServerAddress } from "./config.ts";
 import { DenoConnChunks, LineConnection } from "./connection.ts";
 import type { Counters } from "./counters.ts";
-import type { Line } from "./lines.ts";
+import { encodeWireText, type Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
 import { isNonce, newNonce, type PeerRole, type PeerSecret } from "./peer_auth.ts";
 import { parseAtLine, splitFields } from "./protocol.ts";
@@ -125,12 +125,17 @@ export class PeerLinks {
   /** Hands an accepted update to every live link but the one it came from. */
   flood(update: StoredUpdate): void {
     const { logger, counters } = this.#options;
+    // The same line goes to every link: encoded once, and shown once for the log.
+    let message: Uint8Array | undefined;
+    let shown: string | undefined;
     for (const link of this.#links.values()) {
       if (link.peer === update.fromPeer) continue;
-      link.connection.sendText(`U ${update.seq} ${update.atLine}\n`);
+      message ??= encodeWireText(`U ${update.seq} ${update.atLine}\n`);
+      link.connection.send(message);
       counters.add("floods_sent");
       if (logger.isEnabledFor("info")) {
-        logger.info(`flood to ${link.peer}: ${showWireText(update.atLine)}`);
+        shown ??= showWireText(update.atLine);
+        logger.info(`flood to ${link.peer}: ${shown}`);
       }
     }
   }
