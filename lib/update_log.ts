@@ -6,9 +6,9 @@
  *
  * Record: `<CRC-32 of the AT line, 8 hex digits> <AT line>\n`, the line as wire text (one
  * byte per character). A record cut short by a crash (no `\n`, or a checksum that does not
- * match) is skipped when loading, never fatal. On start the file is read, then rewritten
- * with only the latest update per client (a new file, fsynced, renamed over the old one);
- * the same compaction runs while serving once most records in the file are stale.
+ * match) is skipped when loading, never fatal. A file with such records, or with more stale
+ * records than latest ones (beyond a minimum), is rewritten with only the latest update per
+ * client (a new file, fsynced, renamed over the old one): at start, and while serving.
  */
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
@@ -22,6 +22,8 @@ export interface LoadReport {
   records: number;
   /** Records skipped: torn by a crash or damaged. */
   skipped: number;
+  /** The file's size. */
+  bytes: number;
 }
 
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -43,17 +45,22 @@ export function updateLogPath(dataDir: string, serverName: string): string {
 
 /** One record's bytes as written. */
 export function formatRecord(atLine: string): string {
-  // CRC-32 of the line's UTF-8 form: computed natively from the string, and as good a check
-  // of the bytes on disk as one of the latin1 bytes themselves.
-  const checksum = crc32(atLine).toString(16).padStart(8, "0");
-  return `${checksum} ${atLine}\n`;
+  return `${checksumOf(atLine)} ${atLine}\n`;
 }
 
 /** The AT line of a record (without its `\n`), or undefined when it is damaged. */
 export function parseRecord(record: string): string | undefined {
   if (record.length < 10 || record[8] !== " ") return undefined;
   const atLine = record.slice(9);
-  return formatRecord(atLine) === `${record}\n` ? atLine : undefined;
+  return record.slice(0, 8) === checksumOf(atLine) ? atLine : undefined;
+}
+
+/**
+ * CRC-32 of the line's UTF-8 form, 8 hex digits: computed natively from the string, and as
+ * good a check of the bytes on disk as one of the latin1 bytes themselves.
+ */
+function checksumOf(atLine: string): string {
+  return crc32(atLine).toString(16).padStart(8, "0");
 }
 
 /**
@@ -64,7 +71,7 @@ async function loadUpdates(
   path: string,
   onRecord: (atLine: string) => void,
 ): Promise<LoadReport> {
-  const report: LoadReport = { records: 0, skipped: 0 };
+  const report: LoadReport = { records: 0, skipped: 0, bytes: 0 };
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
@@ -85,6 +92,7 @@ async function loadUpdates(
     while (true) {
       const read = await file.read(buffer);
       if (read === null) break;
+      report.bytes += read;
       for (const line of splitter.push(buffer.subarray(0, read))) {
         take(line.tooLong ? undefined : parseRecord(line.text));
       }
@@ -137,13 +145,22 @@ export class UpdateLog {
   }
 
   /** Reads the file's intact records in file order; a missing file has none. */
-  load(onRecord: (atLine: string) => void): Promise<LoadReport> {
-    return loadUpdates(this.#path, onRecord);
+  async load(onRecord: (atLine: string) => void): Promise<LoadReport> {
+    const report = await loadUpdates(this.#path, onRecord);
+    this.#committedBytes = report.bytes;
+    // A damaged file is always rewritten before anything is appended: a record appended
+    // after a torn one would be read back as part of it, and lost with it.
+    this.#recordsInFile = report.skipped > 0 ? Infinity : report.records;
+    return report;
   }
 
-  /** After `load`: rewrites the file with the latest update per client, to append to. */
-  open(): Promise<void> {
-    return this.#compact();
+  /**
+   * After `load`: opens the file to append to — first compacted, if it holds damaged records
+   * or as many stale ones as would start a compaction while serving.
+   */
+  async open(): Promise<void> {
+    if (this.#recordsInFile >= this.#compactionThreshold()) return await this.#compact();
+    this.#file = await Deno.open(this.#path, { write: true, create: true, append: true });
   }
 
   /** Adds an update, to be written with the next batch (only after `open`). */
@@ -216,8 +233,9 @@ export class UpdateLog {
 
   /** Starts a compaction once the file holds far more records than there are clients. */
   #compactIfMostlyStale(): void {
-    const limit = COMPACT_RECORDS_MIN + COMPACT_RECORDS_PER_CLIENT * this.#latest.size;
-    if (this.#compaction !== undefined || this.#recordsInFile < limit) return;
+    if (this.#compaction !== undefined || this.#recordsInFile < this.#compactionThreshold()) {
+      return;
+    }
     this.#compaction = this.#compact()
       .catch((error) =>
         this.#logger.error("data dir compaction failed ({error}); appending to the old file", {
@@ -225,6 +243,10 @@ export class UpdateLog {
         })
       )
       .finally(() => (this.#compaction = undefined));
+  }
+
+  #compactionThreshold(): number {
+    return COMPACT_RECORDS_MIN + COMPACT_RECORDS_PER_CLIENT * this.#latest.size;
   }
 
   /**

@@ -393,3 +393,17 @@ for (const [a, b, sign] of TIME_ORDER) {
     assert.equal(Math.sign(compareTimeTexts(b, a)), sign === 0 ? 0 : -sign);
   });
 }
+
+Deno.test("ClientStore keeps any id of wire bytes exactly, quotes and control bytes included", () => {
+  const store = new ClientStore(CLIENTS_MAX);
+  const ids = [
+    '"quoted"',
+    "back\\slash",
+    "\u0001\u001f\u007f",
+    "\u00e9\u00ff\u00a0",
+    "x".repeat(300),
+  ];
+  for (const id of ids) store.offer(update(id, "1"), undefined);
+  for (const id of ids) assert.equal(store.get(id)?.clientId, id);
+  assert.deepEqual([...store.changesAfter(0)].map((stored) => stored.clientId), ids);
+});

@@ -67,9 +67,13 @@ async function loaded(path: string): Promise<{ lines: string[]; skipped: number 
 }
 
 /** A log opened over `atLines`, ready to append to. */
+/** A log over a store of `atLines`, loaded, opened and with those lines appended. */
 async function opened(makeLog: (latest?: LatestUpdates) => UpdateLog, atLines: string[] = []) {
   const log = makeLog(storeOf(atLines));
+  await log.load(() => {});
   await log.open();
+  for (const line of atLines) log.append(line);
+  await log.committed();
   return log;
 }
 
@@ -146,14 +150,30 @@ Deno.test("a damaged record in the middle is skipped, the records after it kept"
   });
 });
 
-Deno.test("open() rewrites the file with exactly the latest updates", async () => {
+Deno.test("open() compacts a file that is mostly stale, and keeps one that is not", async () => {
   await withLog(async (makeLog, path) => {
-    const log = await opened(makeLog, [atLine(1), atLine(2)]);
-    log.append(atLine(3));
-    await log.close();
-    await (await opened(makeLog, [atLine(3)])).close();
-    assert.deepEqual(await loaded(path), { lines: [atLine(3)], skipped: 0 });
+    // Enough stale records of one client to pass the compaction threshold.
+    const stale = Array.from({ length: 120_000 }, (_, i) => `AT Hill +0.1 hot +34.1-118.2 ${i}`);
+    const fresh = [atLine(1), atLine(2)];
+    await Deno.writeTextFile(path, [...stale, ...fresh].map(formatRecord).join(""));
+
+    const store = storeOf();
+    const reopened = makeLog(store);
+    await reopened.load((line) => store.restore({ clientId: clientIdOf(line), atLine: line }));
+    await reopened.open();
+    await reopened.close();
+    const latest = [stale.at(-1)!, ...fresh];
+    assert.deepEqual(await loaded(path), { lines: latest, skipped: 0 });
     assert.deepEqual([...Deno.readDirSync(path.slice(0, path.lastIndexOf("/")))].length, 1);
+
+    const { mtime } = await Deno.stat(path);
+    const again = makeLog(storeOf(latest));
+    await again.load(() => {});
+    await again.open();
+    again.append(atLine(3));
+    await again.close();
+    assert.deepEqual((await loaded(path)).lines, [...latest, atLine(3)]);
+    assert.ok((await Deno.stat(path)).mtime! >= mtime!);
   });
 });
 
