@@ -13,6 +13,7 @@
  * prints its URL and one line per request (key redacted); SPEC is `places`, `places:N`,
  * `status:CODE`, `garbage`, `not-places`, `reset`, `echo-key` or `delay:MS`.
  */
+import { sleep } from "../lib/abortable.ts";
 
 /** Which API a request was for, by method and path. */
 export type FakeApi = "legacy" | "new" | "unknown";
@@ -534,7 +535,7 @@ async function respond(
         )
         : legacyError("REQUEST_DENIED", `The provided API key is invalid: ${request.query.key}`);
     case "delay":
-      await abortableDelay(behaviour.delayMs, signal);
+      await sleep(behaviour.delayMs, signal);
       if (signal.aborted) return new Response("fake places: closing", { status: 503 });
       return respond(request, behaviour.then ?? { kind: "places" }, signal);
   }
@@ -570,19 +571,6 @@ function newError(httpStatus: number, message: string): Response {
 function htmlErrorPage(httpStatus: number): string {
   return `<!DOCTYPE html>\n<html lang=en><title>Error ${httpStatus} (Server Error)!!1</title>` +
     `<p><b>${httpStatus}.</b> <ins>That’s an error.</ins></html>`;
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(finish, ms);
-    function finish() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", finish);
-      resolve();
-    }
-    signal.addEventListener("abort", finish, { once: true });
-  });
 }
 
 function clamp(value: number, low: number, high: number): number {
