@@ -23,6 +23,9 @@ export interface Limits {
   connectionsMax: number;
   idleTimeoutMs: number;
   clientsMax: number;
+  storeBytesMax: number;
+  peerHeartbeatMs: number;
+  dataDirBacklogMax: number;
 }
 
 /** Which Places API (New) fields are requested: Pro, or Pro plus the Enterprise fields. */
@@ -33,6 +36,8 @@ export interface Config {
   /** Each server's neighbours, sorted by name. */
   neighbours: ReadonlyMap<string, readonly string[]>;
   limits: Limits;
+  /** The limits herd.json set explicitly (a default may be lowered to fit the machine). */
+  limitsGiven: ReadonlySet<keyof Limits>;
   placesFields: PlacesFieldTier;
   /** Valid but worth telling the operator (e.g. a disconnected graph). */
   warnings: string[];
@@ -54,6 +59,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   connectionsMax: 20000,
   idleTimeoutMs: 600000,
   clientsMax: 10000000,
+  storeBytesMax: 2147483648,
+  peerHeartbeatMs: 5000,
+  dataDirBacklogMax: 100000,
 };
 
 /** Inclusive ranges; outside them a value is refused rather than clamped. */
@@ -68,6 +76,9 @@ const LIMIT_RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = 
   connectionsMax: [1, 10_000_000],
   idleTimeoutMs: [1, 7 * 24 * 3600 * 1000],
   clientsMax: [1, 1_000_000_000],
+  storeBytesMax: [1_048_576, 2 ** 50],
+  peerHeartbeatMs: [100, 600_000],
+  dataDirBacklogMax: [1, 10_000_000],
 };
 
 const DEFAULT_HOST = "127.0.0.1";
@@ -126,12 +137,12 @@ export function validateConfig(json: unknown): Config {
   rejectUnknownKeys(root, ["servers", "links", "limits", "placesFields"], "the top level");
   const servers = validateServers(root.servers);
   const neighbours = validateLinks(root.links ?? [], servers);
-  const limits = validateLimits(root.limits ?? {});
+  const { limits, limitsGiven } = validateLimits(root.limits ?? {});
   const placesFields = validatePlacesFields(root.placesFields ?? "pro");
   const warnings = isConnected(neighbours)
     ? []
     : ["the servers' links do not connect them all: updates will not reach every server"];
-  return { servers, neighbours, limits, placesFields, warnings };
+  return { servers, neighbours, limits, limitsGiven, placesFields, warnings };
 }
 
 function validateServers(value: unknown): Map<string, ServerAddress> {
@@ -191,9 +202,10 @@ function validateLinks(
   return neighbours;
 }
 
-function validateLimits(value: unknown): Limits {
+function validateLimits(value: unknown): { limits: Limits; limitsGiven: Set<keyof Limits> } {
   const given = expectObject(value, '"limits"');
   const limits: Limits = { ...DEFAULT_LIMITS };
+  const limitsGiven = new Set<keyof Limits>();
   for (const [key, limit] of Object.entries(given)) {
     if (!Object.hasOwn(LIMIT_RANGES, key)) throw new ConfigError(`unknown limit "${key}"`);
     const [min, max] = LIMIT_RANGES[key as keyof Limits];
@@ -201,8 +213,9 @@ function validateLimits(value: unknown): Limits {
       throw new ConfigError(`limit "${key}" must be a whole number from ${min} to ${max}`);
     }
     limits[key as keyof Limits] = limit as number;
+    limitsGiven.add(key as keyof Limits);
   }
-  return limits;
+  return { limits, limitsGiven };
 }
 
 function validatePlacesFields(value: unknown): PlacesFieldTier {

@@ -20,6 +20,9 @@ const CONTRACT_LIMITS = {
   connectionsMax: 20000,
   idleTimeoutMs: 600000,
   clientsMax: 10000000,
+  storeBytesMax: 2147483648,
+  peerHeartbeatMs: 5000,
+  dataDirBacklogMax: 100000,
 };
 
 const CONTRACT_SERVERS: Array<[string, { host: string; port: number }]> = [
@@ -226,6 +229,19 @@ const ZERO_IS_OUT_OF_RANGE = LIMIT_KEYS.filter((key) =>
   key !== "placesQueueMax" && key !== "idleTimeoutMs"
 );
 
+/** The contract's ranges of the keys added in version 3. */
+const JUST_IN_RANGE_LOW = { peerHeartbeatMs: 100, storeBytesMax: 1048576, dataDirBacklogMax: 1 };
+const JUST_IN_RANGE_HIGH = {
+  peerHeartbeatMs: 600000,
+  storeBytesMax: 2 ** 50,
+  dataDirBacklogMax: 10000000,
+};
+const JUST_OUT_OF_RANGE = {
+  peerHeartbeatMs: 99,
+  storeBytesMax: 1048575,
+  dataDirBacklogMax: 10000001,
+};
+
 const INVALID_CONFIGS: Array<{ name: string; json: unknown }> = [
   { name: "a top level that is not an object", json: [] },
   { name: "a top level that is null", json: null },
@@ -317,7 +333,19 @@ const INVALID_CONFIGS: Array<{ name: string; json: unknown }> = [
     name: `limit ${key} of 0`,
     json: twoServers({ limits: { [key]: 0 } }),
   })),
+  ...Object.entries(JUST_OUT_OF_RANGE).map(([key, value]) => ({
+    name: `limit ${key} of ${value}, just outside its range`,
+    json: twoServers({ limits: { [key]: value } }),
+  })),
 ];
+
+Deno.test("validateConfig() accepts the newer limits at the edges of their ranges", () => {
+  for (const edges of [JUST_IN_RANGE_LOW, JUST_IN_RANGE_HIGH]) {
+    const config = validateConfig(twoServers({ limits: edges }));
+    assert.deepEqual(config.limits, { ...CONTRACT_LIMITS, ...edges });
+    assert.deepEqual([...config.limitsGiven].sort(), Object.keys(edges).sort());
+  }
+});
 
 for (const { name, json } of INVALID_CONFIGS) {
   Deno.test(`validateConfig() refuses ${name} with a one-line ConfigError`, () => {

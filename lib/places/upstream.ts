@@ -12,6 +12,7 @@
  */
 
 import { raceAbort, systemWaitClock, type WaitClock } from "../abortable.ts";
+import { backoffDelayMs, type BackoffOptions } from "../backoff.ts";
 import {
   type PlacesBody,
   type PlacesProvider,
@@ -19,10 +20,11 @@ import {
   unknownErrorBody,
 } from "./provider.ts";
 
-/** The first backoff ceiling; each retry doubles it up to {@link BACKOFF_MS_MAX}. */
-export const BACKOFF_MS_INITIAL = 100;
-/** The largest backoff ceiling, so a long deadline still retries about once a second. */
-export const BACKOFF_MS_MAX = 1000;
+/**
+ * Backoff between attempts: from 100 ms, and at most 1000 ms so that a long deadline still
+ * retries about once a second.
+ */
+export const PLACES_BACKOFF: BackoffOptions = { firstMs: 100, maxMs: 1000 };
 /** Attempts per lookup whatever the deadline: a long deadline must not mean unbounded calls. */
 export const ATTEMPTS_MAX = 8;
 /** A response body larger than this is not a Places answer (20 results are ~50 KB). */
@@ -143,22 +145,6 @@ export function httpStatusBody(httpStatus: number): PlacesBody {
   return httpStatus === 429
     ? { html_attributions: [], results: [], status: "OVER_QUERY_LIMIT" }
     : unknownErrorBody();
-}
-
-/**
- * The wait before retry number `retry` (1 for the first retry): "equal jitter" — half the
- * ceiling plus `random` × half, where the ceiling starts at {@link BACKOFF_MS_INITIAL} and
- * doubles up to {@link BACKOFF_MS_MAX}. `random` is in [0, 1).
- *
- * @example
- * ```ts
- * backoffDelayMs(1, 0); // 50
- * backoffDelayMs(3, 0.5); // 300 (ceiling 400)
- * ```
- */
-export function backoffDelayMs(retry: number, random: number): number {
-  const ceilingMs = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_INITIAL * 2 ** Math.max(0, retry - 1));
-  return ceilingMs / 2 + (ceilingMs / 2) * Math.min(Math.max(random, 0), 1);
 }
 
 /**
@@ -336,7 +322,7 @@ export function createUpstreamCaller(
         if (!isRetryableHttpStatus(httpStatus)) return verdict.body;
       }
       if (attempt >= ATTEMPTS_MAX) return answer();
-      const delayMs = backoffDelayMs(attempt, random());
+      const delayMs = backoffDelayMs(attempt, random(), PLACES_BACKOFF);
       if (deadlineAtMs !== undefined && clock.nowMs() + delayMs >= deadlineAtMs) return answer();
       await raceAbort(clock.sleep(delayMs, signal), signal, () => undefined);
     }

@@ -17,9 +17,9 @@ import {
 import type { PlacesBody, PlacesQuery } from "../../lib/places/provider.ts";
 import {
   ATTEMPTS_MAX,
-  backoffDelayMs,
   decimalText,
   isRetryableHttpStatus,
+  PLACES_BACKOFF,
   placesBaseUrl,
   redactKey,
   redactUrl,
@@ -28,6 +28,7 @@ import {
   type UpstreamCallReport,
   type UpstreamClock,
 } from "../../lib/places/upstream.ts";
+import { backoffDelayMs } from "../../lib/backoff.ts";
 import { closedPortUrl, type FakePlaces, startFakePlaces } from "../fake_places.ts";
 import { ABORT_SLACK_MS, runProviderContract, settlesWithin } from "./provider_contract.ts";
 
@@ -228,27 +229,6 @@ Deno.test("isRetryableHttpStatus() is true for 429 and 5xx only", () => {
   }
 });
 
-Deno.test("backoffDelayMs() doubles from 100 ms, caps at 1000 ms, and jitters in the upper half", () => {
-  const table: Array<[number, number, number]> = [
-    [1, 0, 50],
-    [1, 0.999999, 99.99995],
-    [2, 0, 100],
-    [2, 0.5, 150],
-    [3, 0.5, 300],
-    [4, 0.5, 600],
-    [5, 0, 500],
-    [5, 0.5, 750],
-    [9, 0.5, 750],
-    [40, 1, 1000],
-  ];
-  for (const [retry, random, expectedMs] of table) {
-    assert.ok(
-      Math.abs(backoffDelayMs(retry, random) - expectedMs) < 1e-6,
-      `retry ${retry} random ${random}: ${backoffDelayMs(retry, random)} ms, not ${expectedMs}`,
-    );
-  }
-});
-
 Deno.test("redactUrl() hides every key= value and the key itself, raw or encoded", () => {
   const key = "se/cr+et";
   assert.equal(
@@ -392,7 +372,7 @@ Deno.test("the google provider retries a 503 and answers with the retry's OK", a
   );
   const gapMs = fake.requests[1].atMs - fake.requests[0].atMs;
   assert.ok(
-    gapMs >= backoffDelayMs(1, 0.5) - 5,
+    gapMs >= backoffDelayMs(1, 0.5, PLACES_BACKOFF) - 5,
     `retried after a backoff, not at once (${gapMs} ms)`,
   );
 });
