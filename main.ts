@@ -10,25 +10,31 @@ import { type Logger, setupLogging } from "./lib/log.ts";
 import { createPlacesProvider } from "./lib/places/select.ts";
 import { PeerSecret, peerSecretWarnings } from "./lib/peer_auth.ts";
 import { raiseOpenFilesLimit } from "./lib/open_files.ts";
+import { fitLimitsToMachine } from "./lib/machine_fit.ts";
+import { getHeapStatistics } from "node:v8";
 import { DataDirError, HerdServer } from "./lib/server.ts";
 
 /** After a first signal, the latest moment to be gone (the contract allows 3 s). */
 const STOP_DEADLINE_MS = 2800;
-/** File descriptors beyond client connections: peer links, logs, the listener, Places calls. */
-const OPEN_FILES_SPARE = 64;
+/**
+ * Set by `deno task herd:all` in each server's environment: it prints the warnings that
+ * concern the whole herd once, so its servers only log them.
+ */
+const LAUNCHED_BY_HERD_ALL = "HERD_LAUNCHED_BY";
 
 async function main(args: string[]): Promise<number> {
   const options = parseCli(args);
-  const config = await loadConfig(options.configPath);
-  if (!config.servers.has(options.name)) {
+  const givenConfig = await loadConfig(options.configPath);
+  if (!givenConfig.servers.has(options.name)) {
     throw new UsageError(
       `--name ${options.name} is not a server in the config (${
-        [...config.servers.keys()].join(", ")
+        [...givenConfig.servers.keys()].join(", ")
       })`,
     );
   }
+  const apiKey = Deno.env.get("GOOGLE_PLACES_API_KEY");
   const providerName = choosePlacesProvider(options.places, {
-    apiKey: Deno.env.get("GOOGLE_PLACES_API_KEY"),
+    apiKey,
     placesApi: Deno.env.get("HERD_PLACES_API"),
   });
   const secretText = Deno.env.get("HERD_SECRET");
@@ -41,9 +47,28 @@ async function main(args: string[]): Promise<number> {
     options.name,
     options.logLevel,
   );
+  const openFiles = raiseOpenFilesLimit();
+  const heapLimitBytes = getHeapStatistics().heap_size_limit;
+  const fitted = fitLimitsToMachine(givenConfig.limits, givenConfig.limitsGiven, {
+    openFilesSoft: openFiles?.soft,
+    heapLimitBytes,
+  });
+  const config = { ...givenConfig, limits: fitted.limits };
+  if (openFiles !== undefined) {
+    logger.info("open-files limit: soft {soft}, hard {hard}", { ...openFiles });
+  }
+  for (const note of fitted.notes) logger.info(note);
+  logger.info(
+    "heap limit {heapLimitBytes} bytes; the store holds at most {clientsMax} clients and {storeBytesMax} bytes",
+    {
+      heapLimitBytes,
+      clientsMax: config.limits.clientsMax,
+      storeBytesMax: config.limits.storeBytesMax,
+    },
+  );
   const counters = new Counters();
   const places = createPlacesProvider(providerName, {
-    apiKey: Deno.env.get("GOOGLE_PLACES_API_KEY") ?? "",
+    apiKey: apiKey ?? "",
     baseUrl: options.placesUrl,
     fieldTier: config.placesFields,
     limits: config.limits,
@@ -71,14 +96,12 @@ async function main(args: string[]): Promise<number> {
     }
     throw error;
   }
-  const warnings = [
-    ...config.warnings,
-    ...openFilesWarnings(config.limits.connectionsMax, logger),
-    ...peerSecretWarnings(secretText),
-  ];
-  for (const warning of warnings) {
-    console.error(`herd: ${options.name}: warning: ${warning}`);
+  const herdWideWarnings = [...config.warnings, ...peerSecretWarnings(secretText)];
+  const printedByLauncher = Deno.env.get(LAUNCHED_BY_HERD_ALL) === "herd:all";
+  for (const warning of [...fitted.warnings, ...herdWideWarnings]) {
     logger.warn(warning);
+    if (printedByLauncher && herdWideWarnings.includes(warning)) continue;
+    console.error(`herd: ${options.name}: warning: ${warning}`);
   }
   console.log(`${options.name} listening on ${host}:${port} (places: ${providerName})`);
   logger.info("started {name} on {address} places={places} limits={limits} neighbours={peers}", {
@@ -109,22 +132,6 @@ function keepServingOnBugs(logger: Logger): void {
     event.preventDefault();
     report("uncaught error", event.error);
   });
-}
-
-/**
- * Raises the open-files limit and logs it; warns when it cannot hold every allowed
- * connection.
- */
-function openFilesWarnings(connectionsMax: number, logger: Logger): string[] {
-  const limit = raiseOpenFilesLimit();
-  if (limit === undefined) return ["could not read or raise the open-files limit"];
-  logger.info("open-files limit: soft {soft}, hard {hard}", { ...limit });
-  const needed = connectionsMax + OPEN_FILES_SPARE;
-  if (limit.soft >= needed) return [];
-  return [
-    `open-files limit is ${limit.soft}, below connectionsMax + ${OPEN_FILES_SPARE} (${needed}): ` +
-    "the system will refuse connections before herd's limit does",
-  ];
 }
 
 /** Waits for SIGINT/SIGTERM, stops gracefully; a second signal exits 1 at once. */

@@ -5,13 +5,13 @@
 import { OneLineError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import type { HerdLogLevel } from "./log.ts";
+import type { PlacesProviderName } from "./places/provider.ts";
 
 export const USAGE = "usage: herd --name NAME [--config FILE] " +
   "[--places auto|offline|google|google-new] [--places-url URL] [--log-dir DIR] " +
   "[--log-level debug|info|warn] [--data-dir DIR]";
 
 export type PlacesChoice = "auto" | "offline" | "google" | "google-new";
-export type PlacesProviderName = Exclude<PlacesChoice, "auto">;
 
 export interface CliOptions {
   name: string;

@@ -2,10 +2,13 @@
  * `deno task herd:all`: starts every server of the config as its own process, prefixes each
  * line they print with the server's name, and on Ctrl-C (or SIGTERM) passes the signal on
  * once to each and waits for them. Arguments are passed to every server (e.g. --config).
+ * Warnings about the whole herd (no HERD_SECRET, links that do not connect every server)
+ * are printed here once; each server only logs them.
  */
 import { SERVER_PERMISSIONS } from "./permissions.ts";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
+import { peerSecretWarnings } from "../lib/peer_auth.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -19,6 +22,11 @@ const config = await loadConfig(values.config as string | undefined).catch((erro
   Deno.exit(2);
 });
 
+const secret = Deno.env.get("HERD_SECRET");
+// An empty secret is refused by every server, which says so itself.
+const herdWideWarnings = secret === "" ? [] : [...config.warnings, ...peerSecretWarnings(secret)];
+for (const warning of herdWideWarnings) console.error(`herd:all: warning: ${warning}`);
+
 const children = [...config.servers.keys()].map((name) => {
   // Detached: a terminal's Ctrl-C reaches only this process, which passes it on exactly once
   // (a server treats a second signal as "exit now").
@@ -27,6 +35,7 @@ const children = [...config.servers.keys()].map((name) => {
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
+    env: { HERD_LAUNCHED_BY: "herd:all" },
     detached: true,
   }).spawn();
   const width = Math.max(...[...config.servers.keys()].map((server) => server.length));

@@ -33,6 +33,38 @@ export interface PlacesProvider {
   lookup(query: PlacesQuery, signal: AbortSignal): Promise<PlacesBody>;
 }
 
+/** Which provider answers a server's lookups. */
+export type PlacesProviderName = PlacesProvider["name"];
+
+/** The statuses a Places body may carry; counters and labels use only these, or `other`. */
+export const PLACES_STATUSES = [
+  "OK",
+  "ZERO_RESULTS",
+  "OVER_QUERY_LIMIT",
+  "REQUEST_DENIED",
+  "INVALID_REQUEST",
+  "UNKNOWN_ERROR",
+] as const;
+
+/** A body status as a counter may name it: one of {@link PLACES_STATUSES}, or `other`. */
+export type PlacesStatusLabel = typeof PLACES_STATUSES[number] | "other";
+
+/**
+ * The fixed label of an upstream status: the legacy API passes its status through as free
+ * text, and a counter named from it would let an upstream grow the set of counters.
+ *
+ * @example
+ * ```ts
+ * placesStatusLabel("ZERO_RESULTS"); // "ZERO_RESULTS"
+ * placesStatusLabel("NOT_A_STATUS\nx"); // "other"
+ * ```
+ */
+export function placesStatusLabel(status: string): PlacesStatusLabel {
+  return (PLACES_STATUSES as readonly string[]).includes(status)
+    ? status as PlacesStatusLabel
+    : "other";
+}
+
 /** The body a client gets when no Places answer could be had. */
 export function unknownErrorBody(): PlacesBody {
   return { html_attributions: [], results: [], status: "UNKNOWN_ERROR" };

@@ -4,14 +4,13 @@
  * only module that knows every provider.
  */
 import type { Limits, PlacesFieldTier } from "../config.ts";
-import type { PlacesProviderName } from "../cli.ts";
 import type { Counters } from "../counters.ts";
 import type { Logger } from "../log.ts";
 import { createGoogleLegacyProvider } from "./google_legacy.ts";
 import { createGoogleNewProvider } from "./google_new.ts";
 import { limitedFetch, limitProvider, UpstreamLimiter } from "./limiter.ts";
 import { createOfflineProvider } from "./offline.ts";
-import type { PlacesProvider } from "./provider.ts";
+import { type PlacesProvider, type PlacesProviderName, placesStatusLabel } from "./provider.ts";
 import type { UpstreamCallReport } from "./upstream.ts";
 
 export interface PlacesSelection {
@@ -46,7 +45,7 @@ export function createPlacesProvider(
   });
   const onCall = (call: UpstreamCallReport) => {
     counters.add("places_calls");
-    counters.add(`places_status_${call.placesStatus}`);
+    counters.add(`places_status_${placesStatusLabel(call.placesStatus)}`);
     counters.add("places_latency_ms_total", Math.round(call.latencyMs));
     if (call.attempt > 1) counters.add("places_retries");
     logger.info("places call {provider} #{attempt} {url}: {status} in {latencyMs} ms", {

@@ -16,6 +16,7 @@ import {
 } from "../../lib/places/offline.ts";
 import { buildColumns } from "../../lib/places/offline_worker.ts";
 import { PLACES_RESULTS_MAX, type PlacesBody } from "../../lib/places/provider.ts";
+import { runProviderContract } from "./provider_contract.ts";
 
 interface Result {
   name: string;
@@ -121,6 +122,26 @@ async function withProvider(
 function place(name: string, lat: string, lng: string, admin1 = "01"): RawPlace {
   return { name, lat, lng, country: "ZZ", admin1, admin2: "" };
 }
+
+/** More places around UCLA than one answer may hold, so the contract's cut to 20 is tested. */
+const PLACES_AROUND_UCLA = Array.from(
+  { length: PLACES_RESULTS_MAX + 10 },
+  (_, index) => place(`Place ${index}`, (34.06 + index / 1000).toFixed(3), "-118.445"),
+);
+
+runProviderContract("offline over a small data file", async () => {
+  const file = await writeDataFile(JSON.stringify(PLACES_AROUND_UCLA));
+  const provider = createOfflineProvider({ dataUrl: file.url });
+  return {
+    provider,
+    query: { ...UCLA, radiusMetres: 10_000 },
+    async close() {
+      provider.close();
+      await provider.ready.catch(() => {});
+      await file.remove();
+    },
+  };
+});
 
 Deno.test("offline lookup near UCLA finds Westwood, Bel Air and Beverly Hills within 10 km, nearest first", async () => {
   const places = await realPlaces();
