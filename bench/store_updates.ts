@@ -15,9 +15,9 @@ function atLine(clientId: string, time: number): string {
   return `AT Hill +0.100000000 ${clientId} +34.068930-118.445127 ${time}`;
 }
 
-const store = new ClientStore(CLIENTS);
+const store = new ClientStore({ clientsMax: CLIENTS });
 for (let i = 0; i < CLIENTS; i++) {
-  store.offer({ clientId: `client${i}`, atLine: atLine(`client${i}`, 1_700_000_000) }, undefined);
+  store.offer({ clientId: `client${i}`, atLine: atLine(`client${i}`, 1_700_000_000) });
 }
 
 const patterns: Array<[string, (i: number) => string]> = [
@@ -31,7 +31,7 @@ for (const [name, pickClient] of patterns) {
   for (let i = 0; i < UPDATES; i++) {
     const clientId = pickClient(i);
     const updateStartedMs = performance.now();
-    store.offer({ clientId, atLine: atLine(clientId, time++) }, undefined);
+    store.offer({ clientId, atLine: atLine(clientId, time++) });
     slowestMs = Math.max(slowestMs, performance.now() - updateStartedMs);
   }
   const meanUs = ((performance.now() - startedMs) * 1000) / UPDATES;

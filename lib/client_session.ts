@@ -1,10 +1,12 @@
 /**
  * One client connection: reads lines, has the service act on each as it is read, and sends
  * the replies in the order the lines came, each whole. A slow lookup holds back only later
- * replies on this connection. Reading pauses while `linesInFlightMax` replies are pending,
- * and while half of `outputBytesMax` waits unsent for a client that reads slower than it asks.
+ * replies on this connection. A line waits its turn (and reading pauses) while
+ * `linesInFlightMax` replies are pending, and while the replies the client has not taken —
+ * unsent, or ready but held behind a slow one — pass half of `outputBytesMax`. A session
+ * always ends: at end of input or on stop, every line read is answered, then it closes.
  */
-import { deadlineAfter, raceAbort } from "./abortable.ts";
+import { raceAbort, systemWaitClock, type WaitClock } from "./abortable.ts";
 import type { LineConnection } from "./connection.ts";
 import type { Line } from "./lines.ts";
 import { type Logger, showWireBytes, showWireText } from "./log.ts";
@@ -12,7 +14,7 @@ import type { Counters } from "./counters.ts";
 import type { HerdService, Reply } from "./service.ts";
 
 export interface ClientSessionOptions {
-  service: HerdService;
+  service: Pick<HerdService, "handleLine">;
   linesInFlightMax: number;
   logger: Logger;
   counters: Counters;
@@ -20,6 +22,8 @@ export interface ClientSessionOptions {
   clockMs: () => number;
   /** Aborts every pending lookup (the server is stopping and their grace is over). */
   stopSignal: AbortSignal;
+  /** Times how long a backed-up client may take none of its replies; default the real clock. */
+  waitClock?: WaitClock;
 }
 
 /** How long a client whose replies back up may take none of them before it counts as not reading. */
@@ -30,47 +34,67 @@ interface ReplySlot {
   bytes: Uint8Array | undefined;
 }
 
+/** A wait on the session's state, woken once `isOver()` holds or the connection closes. */
+interface StateWaiter {
+  isOver: () => boolean;
+  wake: () => void;
+}
+
 export class ClientSession {
   readonly connection: LineConnection;
   readonly #options: ClientSessionOptions;
-  readonly #pending: ReplySlot[] = [];
+  readonly #waitClock: WaitClock;
+  /** Replies not yet handed to the connection, in line order; the first is not ready yet. */
+  readonly #unsentReplies: ReplySlot[] = [];
+  /** Bytes of the ready replies in `#unsentReplies`: they wait behind a slow one. */
+  #heldBytes = 0;
+  /** Re-checked after every change of `#unsentReplies` and when the connection closes. */
+  #waiters: StateWaiter[] = [];
   /** Aborts lookups still pending when the client goes away. */
   readonly #gone = new AbortController();
   readonly #lookupSignal: AbortSignal;
-  #onRepliesSent: (() => void) | undefined;
-  #stopping = false;
+  /** Aborted by `stop()`: nothing more is read, what was read is still answered. */
+  readonly #stopping = new AbortController();
+  #serving = false;
   /** Set once the client took none of its replies while they backed up. */
   #readsNothing = false;
+  /** True while held replies wait for the connection to drain before they are handed on. */
+  #releaseScheduled = false;
   lastReadMs: number;
 
   constructor(connection: LineConnection, options: ClientSessionOptions) {
     this.connection = connection;
     this.#options = options;
+    this.#waitClock = options.waitClock ?? systemWaitClock;
     this.lastReadMs = options.clockMs();
     this.#lookupSignal = AbortSignal.any([this.#gone.signal, options.stopSignal]);
-    connection.onClose(() => this.#gone.abort());
+    connection.onClose(() => {
+      this.#gone.abort();
+      this.#wakeWaiters();
+    });
   }
 
   /** Serves until the client is done or the connection closes; `firstLines` are already read. */
   async serve(firstLines: Line[]): Promise<void> {
+    this.#serving = true;
     const { connection } = this;
     let lines: Line[] | null = firstLines;
-    while (lines !== null && !this.#stopping) {
+    while (lines !== null) {
       for (const line of lines) {
-        // One read may bring many lines: each waits its turn under linesInFlightMax, and
-        // while the client reads its replies slower than it asks, until they drain.
-        if (this.#pending.length >= this.#options.linesInFlightMax) await this.#pauseReading();
-        if (connection.isBackedUp && !this.#readsNothing) await this.#waitForSlowReader();
+        // One read may bring many lines: each waits its turn. The waits are awaited only
+        // when needed, so that the replies of one read go out in one write.
+        if (this.#linesInFlightFull) await this.#pauseReading();
+        if (this.#isBackedUp && !this.#readsNothing) await this.#waitForSlowReader();
         if (connection.isClosed) return;
         this.#handle(line);
       }
-      if (this.#pending.length >= this.#options.linesInFlightMax) await this.#pauseReading();
+      if (this.#linesInFlightFull) await this.#pauseReading();
       if (connection.isClosed) return;
-      lines = await connection.readLines();
+      lines = await raceAbort(connection.readLines(), this.#stopping.signal, () => null);
       this.lastReadMs = this.#options.clockMs();
     }
     // Half-closed by the client, or the server is stopping: answer what was read, then close.
-    await this.#repliesSent();
+    await this.#waitUntil(() => this.#unsentReplies.length === 0);
     await connection.drained();
     connection.close();
   }
@@ -80,10 +104,18 @@ export class ClientSession {
    * A read already waiting returns nothing more to act on.
    */
   stop(): void {
-    this.#stopping = true;
-    if (this.#pending.length === 0) {
-      this.connection.drained().then(() => this.connection.close());
-    }
+    this.#stopping.abort();
+    // Not serving yet: no line of this client was read, so none is owed a reply.
+    if (!this.#serving) this.connection.close();
+  }
+
+  get #linesInFlightFull(): boolean {
+    return this.#unsentReplies.length >= this.#options.linesInFlightMax;
+  }
+
+  /** More than half of `outputBytesMax` of replies wait for the client to take them, sent or held. */
+  get #isBackedUp(): boolean {
+    return this.connection.isBackedUpWith(this.#heldBytes);
   }
 
   /** Stops acting on lines (and reading) until fewer than linesInFlightMax replies wait. */
@@ -92,12 +124,14 @@ export class ClientSession {
     this.#options.logger.info("linesInFlightMax reached on {remote}: reading paused", {
       remote: this.connection.remote,
     });
-    await this.#repliesSent();
+    await this.#waitUntil(() => !this.#linesInFlightFull);
   }
 
   /**
-   * Acts on no more lines until the replies already sent have reached the client. A client
-   * that takes none of them for {@link READER_STALL_MS} does not read at all: its lines are
+   * Acts on no more lines until the client has taken enough of its replies. Replies held
+   * behind a slow lookup cannot be taken yet: they are waited for without judging the client
+   * (the lookup's deadline bounds that wait). Replies handed to the connection can be: a client
+   * that takes none of them for {@link READER_STALL_MS} does not read at all — its lines are
    * acted on again, and `outputBytesMax` ends the connection.
    */
   async #waitForSlowReader(): Promise<void> {
@@ -106,24 +140,45 @@ export class ClientSession {
     logger.info("{remote} reads slowly: its lines wait until replies drain", {
       remote: this.connection.remote,
     });
-    const sentBefore = this.connection.sentBytes;
-    const stall = deadlineAfter(READER_STALL_MS);
-    await raceAbort(this.connection.drained(), stall.signal, () => undefined);
-    stall.clear();
-    if (this.connection.isBackedUp && this.connection.sentBytes === sentBefore) {
-      this.#readsNothing = true;
-      logger.info("{remote} read nothing for {ms} ms: its lines are acted on again", {
-        remote: this.connection.remote,
-        ms: READER_STALL_MS,
-      });
+    while (this.#isBackedUp && !this.connection.isClosed) {
+      if (this.connection.unsentBytes === 0) {
+        await this.#waitUntil(() => this.connection.unsentBytes > 0 || !this.#isBackedUp);
+        continue;
+      }
+      const sentBefore = this.connection.sentBytes;
+      if (await this.#drainedWithin(READER_STALL_MS)) continue;
+      if (this.connection.sentBytes === sentBefore) {
+        this.#readsNothing = true;
+        this.#sendReady(); // what was held for it goes out: outputBytesMax decides now
+        logger.info("{remote} read nothing for {ms} ms: its lines are acted on again", {
+          remote: this.connection.remote,
+          ms: READER_STALL_MS,
+        });
+        return;
+      }
+    }
+  }
+
+  /** True if everything queued on the connection is handed to the kernel within `ms`. */
+  async #drainedWithin(ms: number): Promise<boolean> {
+    const stallOver = new AbortController();
+    try {
+      return await Promise.race([
+        this.connection.drained().then(() => true),
+        this.#waitClock.sleep(ms, stallOver.signal).then(() => false),
+      ]);
+    } finally {
+      stallOver.abort(); // clears the stall timer once the drain won
     }
   }
 
   #handle(line: Line): void {
-    if (this.#stopping) return;
     const { logger, service, counters } = this.#options;
     counters.add("lines_received");
-    const reply = service.handleLine(line.text, line.tooLong, this.#lookupSignal);
+    const reply = service.handleLine(line.text, {
+      tooLong: line.tooLong,
+      signal: this.#lookupSignal,
+    });
     if (logger.isEnabledFor("info")) {
       // An immediate reply is logged with its line: one event, half the logging cost.
       const shownLine = showWireText(line.text);
@@ -139,32 +194,51 @@ export class ClientSession {
   }
 
   #enqueue(reply: Reply): void {
-    if (reply instanceof Uint8Array && this.#pending.length === 0) {
-      this.connection.send(reply);
+    if (reply instanceof Uint8Array) {
+      if (this.#unsentReplies.length === 0) {
+        this.connection.send(reply);
+      } else {
+        this.#unsentReplies.push({ bytes: reply });
+        this.#heldBytes += reply.length;
+      }
       return;
     }
-    const slot: ReplySlot = { bytes: reply instanceof Uint8Array ? reply : undefined };
-    this.#pending.push(slot);
-    if (reply instanceof Promise) {
-      reply.then((bytes) => {
-        slot.bytes = bytes;
-        this.#logReply(bytes);
-        this.#sendReady();
-      });
-    }
+    const slot: ReplySlot = { bytes: undefined };
+    this.#unsentReplies.push(slot);
+    reply.then((bytes) => {
+      slot.bytes = bytes;
+      this.#heldBytes += bytes.length;
+      this.#logReply(bytes);
+      this.#sendReady();
+    });
   }
 
+  /**
+   * Hands the connection every ready reply at the front of the order — for a client that
+   * reads, only while less than half of `outputBytesMax` waits unsent, and the rest once that
+   * drains: replies held behind a slow lookup, released at once, could otherwise pass
+   * `outputBytesMax` and close a client that does nothing wrong.
+   */
   #sendReady(): void {
-    while (this.#pending.length > 0 && this.#pending[0].bytes !== undefined) {
-      this.connection.send(this.#pending.shift()!.bytes!);
+    while (this.#unsentReplies.length > 0 && this.#unsentReplies[0].bytes !== undefined) {
+      if (!this.#readsNothing && this.connection.isBackedUpWith(0)) {
+        this.#sendReadyWhenDrained();
+        break;
+      }
+      const bytes = this.#unsentReplies.shift()!.bytes!;
+      this.#heldBytes -= bytes.length;
+      this.connection.send(bytes);
     }
-    if (this.#pending.length < this.#options.linesInFlightMax && this.#onRepliesSent) {
-      this.#onRepliesSent();
-      this.#onRepliesSent = undefined;
-    }
-    if (this.#stopping && this.#pending.length === 0) {
-      this.connection.drained().then(() => this.connection.close());
-    }
+    this.#wakeWaiters();
+  }
+
+  #sendReadyWhenDrained(): void {
+    if (this.#releaseScheduled) return;
+    this.#releaseScheduled = true;
+    this.connection.drained().then(() => {
+      this.#releaseScheduled = false;
+      this.#sendReady();
+    });
   }
 
   #logReply(bytes: Uint8Array): void {
@@ -174,21 +248,20 @@ export class ClientSession {
     }
   }
 
-  /** Resolves once fewer than `linesInFlightMax` replies are pending — or none, when stopping. */
-  #repliesSent(): Promise<void> {
-    const done = () =>
-      this.#pending.length === 0 ||
-      (!this.#stopping && !this.connection.sawEnd &&
-        this.#pending.length < this.#options.linesInFlightMax);
-    if (done() || this.connection.isClosed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = () => {
-        if (done() || this.connection.isClosed) resolve();
-        else this.#onRepliesSent = check;
-      };
-      this.#onRepliesSent = check;
-      this.connection.onClose(() => resolve());
-    });
+  /** Resolves once `isOver()` holds — checked now and after every reply sent — or on close. */
+  #waitUntil(isOver: () => boolean): Promise<void> {
+    if (isOver() || this.connection.isClosed) return Promise.resolve();
+    return new Promise((wake) => this.#waiters.push({ isOver, wake }));
+  }
+
+  #wakeWaiters(): void {
+    const closed = this.connection.isClosed;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) {
+      if (closed || waiter.isOver()) waiter.wake();
+      else this.#waiters.push(waiter);
+    }
   }
 }
 

@@ -9,6 +9,8 @@ import { encodeWireText, type Line, LineSplitter } from "./lines.ts";
 
 const READ_BUFFER_BYTES_MIN = 2 * 1024;
 const READ_BUFFER_BYTES_MAX = 64 * 1024;
+/** The most one write hands the socket (see `#writeOutbox`). */
+const WRITE_SLICE_BYTES_MAX = 64 * 1024;
 
 export interface LineConnectionOptions {
   lineBytesMax: number;
@@ -69,7 +71,7 @@ export class LineConnection {
   readonly #conn: ByteConn;
   readonly remote: string;
   readonly #splitter: LineSplitter;
-  readonly #outputBytesMax: number;
+  #outputBytesMax: number;
   #outbox: Uint8Array[] = [];
   #unsentBytes = 0;
   #sentBytes = 0;
@@ -87,6 +89,15 @@ export class LineConnection {
     this.#outputBytesMax = options.outputBytesMax;
   }
 
+  /**
+   * Sets new limits once a connection is known to be of another kind (a client's connection
+   * that said hello as a peer): lines not yet complete and output not yet queued get them.
+   */
+  setLimits(limits: LineConnectionOptions): void {
+    this.#splitter.setLineBytesMax(limits.lineBytesMax);
+    this.#outputBytesMax = limits.outputBytesMax;
+  }
+
   get isClosed(): boolean {
     return this.#closeReason !== undefined;
   }
@@ -101,12 +112,13 @@ export class LineConnection {
   }
 
   /**
-   * True while unsent output is past half of `outputBytesMax`: the other end reads slower
-   * than it asks, so whoever produces the output should wait for `drained()` before making
-   * more, as long as the other end reads at all.
+   * True while unsent output, with `heldBytes` more that its producer already made but holds
+   * back for now (replies waiting behind a slow one), is past half of `outputBytesMax`: the
+   * other end reads slower than it asks, so whoever produces the output should make no more
+   * until it drains, as long as the other end reads at all.
    */
-  get isBackedUp(): boolean {
-    return this.#unsentBytes > this.#outputBytesMax / 2;
+  isBackedUpWith(heldBytes: number): boolean {
+    return this.#unsentBytes + heldBytes > this.#outputBytesMax / 2;
   }
 
   /** True once the peer half-closed (or the read side failed). */
@@ -187,12 +199,16 @@ export class LineConnection {
       while (this.#outbox.length > 0 && !this.isClosed) {
         const batch = this.#outbox.length === 1 ? this.#outbox[0] : Buffer.concat(this.#outbox);
         this.#outbox = [];
+        // In slices, so that `sentBytes` shows a slow reader's progress within a big batch:
+        // a reader judged by it must not look idle while it takes a batch bit by bit.
         let offset = 0;
         while (offset < batch.length) {
-          offset += await this.#conn.write(batch.subarray(offset));
+          const end = Math.min(offset + WRITE_SLICE_BYTES_MAX, batch.length);
+          const written = await this.#conn.write(batch.subarray(offset, end));
+          offset += written;
+          this.#unsentBytes -= written;
+          this.#sentBytes += written;
         }
-        this.#unsentBytes -= batch.length;
-        this.#sentBytes += batch.length;
       }
     } catch {
       this.close("write failed");

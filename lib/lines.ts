@@ -18,11 +18,19 @@ const asciiEncoder = new TextEncoder();
 const CARRIAGE_RETURN = "\r";
 
 export class LineSplitter {
-  readonly #lineBytesMax: number;
+  #lineBytesMax: number;
   #partial = "";
   #discarding = false;
 
   constructor(lineBytesMax: number) {
+    this.#lineBytesMax = lineBytesMax;
+  }
+
+  /**
+   * Changes the limit for lines not yet complete (e.g. once a connection turns out to be a
+   * peer link); lines already returned keep the limit they were split under.
+   */
+  setLineBytesMax(lineBytesMax: number): void {
     this.#lineBytesMax = lineBytesMax;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Proof that a peer knows HERD_SECRET, as pure functions of the secret: fresh nonces, and
  * HMAC-SHA-256 proofs over both ends' roles, names and nonces. Knows no sockets and no line
- * protocol — lib/peers.ts carries the nonces and proofs in its handshake.
+ * protocol — lib/peer_protocol.ts carries the nonces and proofs, lib/peers.ts runs the
+ * handshake.
  *
  * Each end proves HMAC(secret, [label, its role, its name, the other's name, the other's
  * nonce, its own nonce]). The other end's fresh nonce makes an old proof worthless (no
@@ -40,6 +41,11 @@ export function isNonce(text: string): boolean {
   return HEX_32_BYTES.test(text);
 }
 
+/** True when `text` has the form of a proof from {@link PeerSecret.prove}. */
+export function isProof(text: string): boolean {
+  return HEX_32_BYTES.test(text);
+}
+
 /**
  * HERD_SECRET as a non-extractable HMAC key, with the proofs made from it.
  *
@@ -70,31 +76,45 @@ export class PeerSecret {
 
   /** This end's proof for the exchange, as 64 hex digits. */
   async prove(exchange: PeerExchange): Promise<string> {
-    const { role, selfName, peerName, selfNonce, peerNonce } = exchange;
-    const message = proofMessage(role, selfName, peerName, peerNonce, selfNonce);
+    const message = proofMessage({
+      proverRole: exchange.role,
+      proverName: exchange.selfName,
+      verifierName: exchange.peerName,
+      verifierNonce: exchange.peerNonce,
+      proverNonce: exchange.selfNonce,
+    });
     return new Uint8Array(await crypto.subtle.sign("HMAC", this.#key, message)).toHex();
   }
 
   /** True when `proof` is the proof the other end of the exchange must send. */
   async verify(exchange: PeerExchange, proof: string): Promise<boolean> {
-    if (!HEX_32_BYTES.test(proof)) return false;
-    const { role, selfName, peerName, selfNonce, peerNonce } = exchange;
-    const peerRole = role === "dialler" ? "acceptor" : "dialler";
-    const message = proofMessage(peerRole, peerName, selfName, selfNonce, peerNonce);
+    if (!isProof(proof)) return false;
+    const message = proofMessage({
+      proverRole: exchange.role === "dialler" ? "acceptor" : "dialler",
+      proverName: exchange.peerName,
+      verifierName: exchange.selfName,
+      verifierNonce: exchange.selfNonce,
+      proverNonce: exchange.peerNonce,
+    });
     // WebCrypto's HMAC verify compares in constant time (Deno: ring::hmac::verify), so the
     // time a wrong proof takes tells nothing about how close it was.
     return await crypto.subtle.verify("HMAC", this.#key, Uint8Array.fromHex(proof), message);
   }
 }
 
+/** What a proof is made over, named from the prover's side. */
+interface ProofFields {
+  proverRole: PeerRole;
+  proverName: string;
+  verifierName: string;
+  /** The challenge the verifier sent: makes the proof fresh. */
+  verifierNonce: string;
+  proverNonce: string;
+}
+
 /** The bytes a prover signs; JSON keeps the fields apart whatever the names contain. */
-function proofMessage(
-  proverRole: PeerRole,
-  proverName: string,
-  verifierName: string,
-  verifierNonce: string,
-  proverNonce: string,
-): Uint8Array<ArrayBuffer> {
+function proofMessage(fields: ProofFields): Uint8Array<ArrayBuffer> {
+  const { proverRole, proverName, verifierName, verifierNonce, proverNonce } = fields;
   return new TextEncoder().encode(
     JSON.stringify([PROOF_LABEL, proverRole, proverName, verifierName, verifierNonce, proverNonce]),
   );

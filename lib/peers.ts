@@ -1,85 +1,101 @@
 /**
- * Links to neighbours: dial each one and keep dialling while it is down (exponential backoff
- * with jitter), take links they dial, flood accepted updates, and catch a neighbour up when a
- * link comes (back) up. Knows the store and its own small line protocol; nothing of clients.
+ * The links to neighbours as a whole: which exist (one per neighbour; of two, the one
+ * dialled by the name that sorts first, and of two dialled by the same end the newer), the
+ * dialling (again whenever a link is down, with lib/backoff.ts), the handshake (hellos, the
+ * version check, and with HERD_SECRET the challenge and proofs of lib/peer_auth.ts), and
+ * the flood of an accepted update to every link but the one it came from.
  *
- * After `PEER <name> 1` each way, each end sends `HAVE <its epoch> <the epoch it knows of the
- * other> <the other's last sequence number it holds>`. The other end then streams what
- * changed since — `U <seq> <AT line>` in batches that yield — and `SYNCED <seq>`; live floods
- * are `U` lines too. An epoch is one run of a server, so a restarted end gets everything.
+ * What happens on a link once it is up — reading, catch-up, watermarks, heartbeats — is
+ * lib/peer_link.ts's; the line format is lib/peer_protocol.ts's. Knows nothing of clients.
  *
- * With HERD_SECRET each hello is followed by `CHALLENGE <nonce>`, and both ends prove the
- * secret (`PROOF <hmac>`, see peer_auth.ts) before the link is registered: until then no line
- * of the connection reaches the store, and any other line fails the handshake.
+ * The handshake: the dialler sends `PEER <name> <version>`, the acceptor answers with its
+ * own; with a secret each hello is followed by `CHALLENGE <nonce>`, the acceptor proves the
+ * secret first (`PROOF <hmac>`) and the dialler proves it only once the acceptor has. Until
+ * the link is registered no line of the connection reaches the store; any other line, or
+ * one cut at a line limit, fails the handshake.
  */
-import { raceAbort, sleep } from "./abortable.ts";
+import { type Deadline, raceAbort, type WaitClock } from "./abortable.ts";
+import { backoffDelayMs } from "./backoff.ts";
 import type { ServerAddress } from "./config.ts";
-import { DenoConnChunks, LineConnection } from "./connection.ts";
+import {
+  type ByteConn,
+  DenoConnChunks,
+  LineConnection,
+  type LineConnectionOptions,
+} from "./connection.ts";
 import type { Counters } from "./counters.ts";
 import { encodeWireText, type Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
-import { isNonce, newNonce, type PeerRole, type PeerSecret } from "./peer_auth.ts";
-import { parseAtLine, splitFields } from "./protocol.ts";
+import { newNonce, type PeerRole, type PeerSecret } from "./peer_auth.ts";
+import { PeerLink, peerLinkLimits, type Watermark } from "./peer_link.ts";
+import {
+  EPOCH_BYTES,
+  formatPeerLine,
+  parsePeerLine,
+  PEER_PROTOCOL_VERSION,
+  type PeerHello,
+  type PeerMessage,
+} from "./peer_protocol.ts";
 import type { ClientStore, StoredUpdate } from "./store.ts";
 
-export const PEER_PROTOCOL_VERSION = "1";
-const BACKOFF_FIRST_MS = 50;
-const BACKOFF_MAX_MS = 1600;
+/** Dial backoff: the first retry within 50 ms, then doubling up to 1.6 s (contract: ≤ 2 s). */
+const DIAL_BACKOFF = { firstMs: 50, maxMs: 1600 };
 /** From dialling (or accepting) to a registered link: hellos, and proofs with a secret. */
 const HANDSHAKE_TIMEOUT_MS = 2000;
 /** A link that falls sooner than this is redialled with backoff, not at once. */
 const LINK_SHORT_LIVED_MS = 5000;
-const CATCH_UP_BATCH_UPDATES = 512;
-const PEER_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
-/** Room beyond a client line for the AT line's server, skew and sequence number. */
-const PEER_LINE_BYTES_EXTRA = 512;
 
 export interface PeerLinksOptions {
   serverName: string;
   neighbours: readonly string[];
+  /** Every server of the config: where to dial a neighbour, and the longest name. */
   addresses: ReadonlyMap<string, ServerAddress>;
   store: ClientStore;
+  /** The client line limit, from which the peer line limit follows. */
   lineBytesMax: number;
+  /** An idle link sends a heartbeat this often; one silent for 3× this is closed. */
+  heartbeatMs: number;
   logger: Logger;
   counters: Counters;
   /** HERD_SECRET: when given, both ends of every link must prove they know it. */
   secret?: PeerSecret;
-  /** Opens a TCP connection; tests may pass their own. */
-  dial?: (address: ServerAddress) => Promise<Deno.Conn>;
-  random?: () => number;
+  /** Opens a connection to a neighbour ({@link dialTcp} in a server). */
+  dial: (address: ServerAddress) => Promise<ByteConn>;
+  /** Timeouts, heartbeats and backoff waits. */
+  clock: WaitClock;
+  /** Jitter of the dial backoff, in [0, 1). */
+  random: () => number;
+  /** See PeerLinkOptions.readGate: links are not read while it holds them. */
+  readGate?: () => Promise<void> | undefined;
 }
 
-/** One live link to a neighbour. */
-interface PeerLink {
-  peer: string;
-  connection: LineConnection;
-  /** The server that dialled this connection: decides which of two links survives. */
+/** Dials a neighbour over TCP. */
+export async function dialTcp(address: ServerAddress): Promise<ByteConn> {
+  return new DenoConnChunks(await Deno.connect({ hostname: address.host, port: address.port }));
+}
+
+/** A registered link and the server that dialled it, which decides which of two survives. */
+interface Registered {
+  link: PeerLink;
   dialledBy: string;
-  /** True once the neighbour said SYNCED: from then on its `U` lines advance the watermark. */
-  receivedSynced: boolean;
-  /**
-   * The highest sequence number of a `U` line received on this link. Live floods can come
-   * before SYNCED, past the catch-up's end; SYNCED makes the watermark this, if higher.
-   */
-  seqReceivedMax: number;
-}
-
-/** How far this server has the neighbour's change stream, within one neighbour epoch. */
-interface Watermark {
-  epoch: string;
-  seq: number;
 }
 
 export class PeerLinks {
   readonly #options: PeerLinksOptions;
-  readonly #epoch = crypto.randomUUID().slice(0, 8);
-  readonly #links = new Map<string, PeerLink>();
+  readonly #epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES)).toHex();
+  readonly #links = new Map<string, Registered>();
   readonly #watermarks = new Map<string, Watermark>();
-  readonly #linkDownWaiters = new Map<string, () => void>();
   readonly #stopped = new AbortController();
+  /** The line and output limits of every link, dialled or accepted. */
+  readonly #linkLimits: LineConnectionOptions;
 
   constructor(options: PeerLinksOptions) {
     this.#options = options;
+    const encoder = new TextEncoder();
+    const serverNameBytesMax = Math.max(
+      ...[...options.addresses.keys()].map((name) => encoder.encode(name).length),
+    );
+    this.#linkLimits = peerLinkLimits({ lineBytesMax: options.lineBytesMax, serverNameBytesMax });
   }
 
   /** Starts dialling every neighbour; returns at once. */
@@ -92,32 +108,51 @@ export class PeerLinks {
     return [...this.#links.keys()];
   }
 
-  /** True when a connection's first line is a peer hello rather than a client line. */
-  static isHello(line: string): boolean {
-    return splitFields(line)[0] === "PEER";
+  /** True when `line`, as a connection's first, is a well-formed hello from a neighbour. */
+  isNeighbourHello(line: Line): boolean {
+    return helloOf([line], this.#options.neighbours).kind === "PEER";
   }
 
   /**
-   * Takes an accepted connection whose first line was a hello; resolves once it is a link,
-   * or has been closed because the hello or the proof failed.
+   * Takes an accepted connection whose first line was a hello (`firstLines`: what the first
+   * read brought, under the client limits); resolves once it is a link, or has been closed
+   * because the hello, the version or the proof failed.
    */
-  async accept(connection: LineConnection, hello: string, rest: Line[]): Promise<void> {
+  async accept(connection: LineConnection, firstLines: Line[]): Promise<void> {
     const { neighbours, logger, counters } = this.#options;
-    const [, peer, version, ...extra] = splitFields(hello);
-    if (!neighbours.includes(peer) || version !== PEER_PROTOCOL_VERSION || extra.length > 0) {
+    connection.setLimits(this.#linkLimits);
+    const [first, ...rest] = firstLines;
+    const hello = helloOf(firstLines, neighbours);
+    if (hello.kind === "refused") {
       counters.add("peer_hello_refused");
-      logger.warn("refused peer hello {hello} from {remote}: not a neighbour or version", {
-        hello: showWireText(hello),
+      logger.warn("refused peer hello {hello} from {remote}: {why}", {
+        hello: showWireText(first.text),
         remote: connection.remote,
+        why: hello.why,
       });
       connection.close("bad hello");
+      return;
+    }
+    const peer = hello.name;
+    if (hello.version !== PEER_PROTOCOL_VERSION) {
+      // Our hello tells the other end our version, so that its warning names both too.
+      connection.sendText(formatPeerLine(this.#hello()));
+      this.#refuseVersion(connection, peer, hello.version);
+      await connection.drained();
+      connection.close("protocol version");
       return;
     }
     if (!this.#shouldKeep(peer, peer)) {
       connection.close("duplicate link");
       return;
     }
-    const handshake = new Handshake(connection, "acceptor", peer, rest, this.#handshakeDeadline());
+    const handshake = new Handshake({
+      connection,
+      role: "acceptor",
+      peer,
+      pending: rest,
+      deadline: this.#handshakeDeadline(),
+    });
     this.#sayHello(handshake);
     await this.#finishHandshake(handshake);
   }
@@ -128,10 +163,12 @@ export class PeerLinks {
     // The same line goes to every link: encoded once, and shown once for the log.
     let message: Uint8Array | undefined;
     let shown: string | undefined;
-    for (const link of this.#links.values()) {
+    for (const { link } of this.#links.values()) {
       if (link.peer === update.fromPeer) continue;
-      message ??= encodeWireText(`U ${update.seq} ${update.atLine}\n`);
-      link.connection.send(message);
+      message ??= encodeWireText(
+        formatPeerLine({ kind: "U", seq: update.seq, atLine: update.atLine }),
+      );
+      link.send(message);
       counters.add("floods_sent");
       if (logger.isEnabledFor("info")) {
         shown ??= showWireText(update.atLine);
@@ -146,27 +183,28 @@ export class PeerLinks {
    */
   async stop(): Promise<void> {
     this.#stopped.abort();
-    await Promise.all([...this.#links.values()].map((link) => link.connection.drained()));
+    await Promise.all([...this.#links.values()].map(({ link }) => link.connection.drained()));
     this.closeAll();
   }
 
   /** Closes every link at once. */
   closeAll(): void {
-    for (const link of this.#links.values()) link.connection.close("server stopping");
+    for (const { link } of this.#links.values()) link.close("server stopping");
   }
 
   async #keepDialling(peer: string): Promise<void> {
-    const { logger, random = Math.random } = this.#options;
-    let backoffMs = BACKOFF_FIRST_MS;
+    const { logger, clock, random } = this.#options;
+    let retry = 0;
     while (!this.#stopped.signal.aborted) {
       let failure: string | undefined;
-      if (this.#links.has(peer)) {
-        const upAtMs = performance.now();
-        await new Promise<void>((resolve) => this.#linkDownWaiters.set(peer, resolve));
-        if (this.#links.has(peer) || performance.now() - upAtMs >= LINK_SHORT_LIVED_MS) {
-          backoffMs = BACKOFF_FIRST_MS;
-          continue;
-        }
+      const registered = this.#links.get(peer);
+      if (registered !== undefined) {
+        const upAtMs = clock.nowMs();
+        await registered.link.closed;
+        const livedLong = clock.nowMs() - upAtMs >= LINK_SHORT_LIVED_MS;
+        if (livedLong) retry = 0;
+        // Replaced by a newer link: wait on that one, keeping the backoff unless this lived.
+        if (livedLong || this.#links.has(peer)) continue;
         // Down as soon as it was up (e.g. the other end wants a proof this end cannot give):
         // redialling at once would only repeat that, as fast as the network allows.
         failure = "link fell right after it came up";
@@ -174,23 +212,20 @@ export class PeerLinks {
         failure = await this.#dialOnce(peer);
         if (failure === undefined) continue;
       }
-      // Full jitter over the upper half keeps neighbours from dialling in lock-step.
-      const delayMs = Math.round(backoffMs / 2 + (random() * backoffMs) / 2);
+      retry += 1;
+      const delayMs = Math.round(backoffDelayMs(retry, random(), DIAL_BACKOFF));
       logger.info("link to {peer} down ({failure}); retry in {delayMs} ms", {
         peer,
         failure,
         delayMs,
       });
-      await sleep(delayMs, this.#stopped.signal);
-      backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+      await clock.sleep(delayMs, this.#stopped.signal);
     }
   }
 
   /** Dials and shakes hands; returns why it failed, or undefined when the link is up. */
   async #dialOnce(peer: string): Promise<string | undefined> {
-    const { addresses, lineBytesMax } = this.#options;
-    const dial = this.#options.dial ??
-      ((address: ServerAddress) => Deno.connect({ hostname: address.host, port: address.port }));
+    const { addresses, dial } = this.#options;
     const deadline = this.#handshakeDeadline();
     let failure = "connect timed out";
     const conn = await raceAbort(
@@ -198,35 +233,70 @@ export class PeerLinks {
         failure = error instanceof Error ? error.message : String(error);
         throw error;
       }),
-      deadline,
+      deadline.signal,
       () => undefined,
       (late) => late.close(),
     );
-    if (conn === undefined) return failure;
-    const connection = new LineConnection(new DenoConnChunks(conn), {
-      lineBytesMax: lineBytesMax + PEER_LINE_BYTES_EXTRA,
-      outputBytesMax: PEER_OUTPUT_BYTES_MAX,
-    });
-    const handshake = new Handshake(connection, "dialler", peer, [], deadline);
+    if (conn === undefined) {
+      deadline.clear();
+      return failure;
+    }
+    const connection = new LineConnection(conn, this.#linkLimits);
+    const handshake = new Handshake({ connection, role: "dialler", peer, pending: [], deadline });
     this.#sayHello(handshake);
-    const reply = await handshake.nextLine();
-    if (reply !== `PEER ${peer} ${PEER_PROTOCOL_VERSION}`) {
+    let reply: PeerHello;
+    try {
+      reply = await handshake.next("PEER");
+    } catch (error) {
+      if (!(error instanceof HandshakeFailure)) throw error;
       connection.close("bad hello reply");
-      return reply === undefined ? handshake.endedWhy : "unexpected hello reply";
+      return error.message;
+    }
+    if (reply.name !== peer) {
+      connection.close("bad hello reply");
+      return "unexpected hello reply";
+    }
+    if (reply.version !== PEER_PROTOCOL_VERSION) {
+      this.#refuseVersion(connection, peer, reply.version);
+      connection.close("protocol version");
+      return `protocol version ${reply.version}`;
     }
     return await this.#finishHandshake(handshake);
   }
 
-  /** Aborts when a handshake started now has taken too long, or the server stops. */
-  #handshakeDeadline(): AbortSignal {
-    return AbortSignal.any([AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS), this.#stopped.signal]);
+  #hello(): PeerHello {
+    return { kind: "PEER", name: this.#options.serverName, version: PEER_PROTOCOL_VERSION };
+  }
+
+  #refuseVersion(connection: LineConnection, peer: string, version: string): void {
+    this.#options.counters.add("peer_version_refused");
+    this.#options.logger.warn(
+      "no link with {peer} at {remote}: it speaks peer protocol version {theirs}, this " +
+        "server version {ours}",
+      { peer, remote: connection.remote, theirs: version, ours: PEER_PROTOCOL_VERSION },
+    );
+  }
+
+  /**
+   * Aborts when a handshake started now has taken too long, or the server stops; cleared
+   * when the handshake ends, so no wait outlives it.
+   */
+  #handshakeDeadline(): Deadline {
+    const expired = new AbortController();
+    const ended = new AbortController();
+    const waitOver = AbortSignal.any([ended.signal, this.#stopped.signal]);
+    this.#options.clock.sleep(HANDSHAKE_TIMEOUT_MS, waitOver).then(() => {
+      if (!ended.signal.aborted) expired.abort();
+    });
+    return { signal: expired.signal, clear: () => ended.abort() };
   }
 
   /** Sends our hello, and with a secret our challenge with it. */
   #sayHello(handshake: Handshake): void {
-    const { serverName, secret } = this.#options;
-    const challenge = secret === undefined ? "" : `CHALLENGE ${handshake.selfNonce}\n`;
-    handshake.connection.sendText(`PEER ${serverName} ${PEER_PROTOCOL_VERSION}\n${challenge}`);
+    const challenge = this.#options.secret === undefined
+      ? ""
+      : formatPeerLine({ kind: "CHALLENGE", nonce: handshake.selfNonce });
+    handshake.connection.sendText(formatPeerLine(this.#hello()) + challenge);
   }
 
   /**
@@ -238,6 +308,7 @@ export class PeerLinks {
     const { connection, role, peer } = handshake;
     try {
       if (secret !== undefined) await this.#authenticate(handshake, secret);
+      if (connection.isClosed) throw new HandshakeFailure(handshake.endedWhy);
     } catch (error) {
       if (!(error instanceof HandshakeFailure)) throw error;
       connection.close("authentication failed");
@@ -256,7 +327,7 @@ export class PeerLinks {
       connection.close("duplicate link");
       return undefined;
     }
-    this.#register(peer, connection, dialledBy, rest);
+    this.#register({ peer, connection, dialledBy, pendingLines: rest });
     return undefined;
   }
 
@@ -266,24 +337,22 @@ export class PeerLinks {
    * dialler never hands a proof to an end that has not shown it knows the secret.
    */
   async #authenticate(handshake: Handshake, secret: PeerSecret): Promise<void> {
-    const peerNonce = await handshake.expect("CHALLENGE");
-    if (!isNonce(peerNonce)) throw new HandshakeFailure("malformed CHALLENGE");
+    const challenge = await handshake.next("CHALLENGE");
     const exchange = {
       role: handshake.role,
       selfName: this.#options.serverName,
       peerName: handshake.peer,
       selfNonce: handshake.selfNonce,
-      peerNonce,
+      peerNonce: challenge.nonce,
     };
     const sendProof = async () => {
-      handshake.connection.sendText(`PROOF ${await secret.prove(exchange)}\n`);
+      const proof = await secret.prove(exchange);
+      handshake.connection.sendText(formatPeerLine({ kind: "PROOF", proof }));
     };
     if (exchange.role === "acceptor") await sendProof();
-    const proof = await handshake.expect("PROOF");
-    if (!(await secret.verify(exchange, proof))) throw new HandshakeFailure("wrong proof");
+    const proof = await handshake.next("PROOF");
+    if (!(await secret.verify(exchange, proof.proof))) throw new HandshakeFailure("wrong proof");
     if (exchange.role === "dialler") await sendProof();
-    // The deadline may have closed the connection while the proofs were being computed.
-    if (handshake.connection.isClosed) throw new HandshakeFailure(handshake.endedWhy);
   }
 
   /**
@@ -293,209 +362,141 @@ export class PeerLinks {
    */
   #shouldKeep(peer: string, dialledBy: string): boolean {
     const existing = this.#links.get(peer);
-    if (existing === undefined || existing.connection.isClosed) return true;
+    if (existing === undefined || existing.link.connection.isClosed) return true;
     if (existing.dialledBy === dialledBy) return true;
     const firstName = [this.#options.serverName, peer].sort()[0];
     return dialledBy === firstName;
   }
 
-  #register(peer: string, connection: LineConnection, dialledBy: string, rest: Line[]): void {
-    const { logger, counters } = this.#options;
-    this.#links.get(peer)?.connection.close("replaced by a newer link");
-    const link: PeerLink = {
+  #register(
+    registration: {
+      peer: string;
+      connection: LineConnection;
+      dialledBy: string;
+      pendingLines: Line[];
+    },
+  ): void {
+    const { peer, connection, dialledBy, pendingLines } = registration;
+    const { store, heartbeatMs, clock, readGate, logger, counters } = this.#options;
+    this.#links.get(peer)?.link.close("replaced by a newer link");
+    const link = new PeerLink({
       peer,
       connection,
-      dialledBy,
-      receivedSynced: false,
-      seqReceivedMax: 0,
-    };
-    this.#links.set(peer, link);
+      pendingLines,
+      store,
+      epoch: this.#epoch,
+      watermarks: this.#watermarks,
+      heartbeatMs,
+      clock,
+      readGate,
+      onStored: (update) => this.flood(update),
+      logger,
+      counters,
+    });
+    const registered = { link, dialledBy };
+    this.#links.set(peer, registered);
     counters.add("peer_links_up");
     logger.info("link to {peer} up ({remote}, dialled by {dialledBy})", {
       peer,
       remote: connection.remote,
       dialledBy,
     });
-    connection.onClose((reason) => {
-      if (this.#links.get(peer) !== link) return;
+    link.closed.then((reason) => {
+      if (this.#links.get(peer) !== registered) return;
       this.#links.delete(peer);
       logger.info("link to {peer} down: {reason}", { peer, reason });
-      this.#linkDownWaiters.get(peer)?.();
-      this.#linkDownWaiters.delete(peer);
     });
-    const known = this.#watermarks.get(peer);
-    connection.sendText(`HAVE ${this.#epoch} ${known?.epoch ?? "-"} ${known?.seq ?? 0}\n`);
-    this.#readLink(link, rest);
-  }
-
-  async #readLink(link: PeerLink, rest: Line[]): Promise<void> {
-    let lines: Line[] | null = rest;
-    while (lines !== null) {
-      for (const line of lines) this.#onPeerLine(link, line.text);
-      lines = await link.connection.readLines();
-    }
-    link.connection.close("closed by peer");
-  }
-
-  #onPeerLine(link: PeerLink, line: string): void {
-    const space = line.indexOf(" ");
-    const command = space === -1 ? line : line.slice(0, space);
-    if (command === "U") this.#onUpdate(link, line.slice(space + 1));
-    else if (command === "HAVE") this.#onHave(link, splitFields(line));
-    else if (command === "SYNCED") this.#onSynced(link, Number(line.slice(space + 1)));
-    else {
-      this.#options.logger.warn("ignored peer line from {peer}: {line}", {
-        peer: link.peer,
-        line: showWireText(line),
-      });
-    }
-  }
-
-  #onUpdate(link: PeerLink, payload: string): void {
-    const { store, counters, logger } = this.#options;
-    const space = payload.indexOf(" ");
-    const seq = Number(payload.slice(0, space));
-    const atLine = payload.slice(space + 1);
-    const fields = parseAtLine(atLine);
-    if (space === -1 || !Number.isSafeInteger(seq) || fields === undefined) {
-      logger.warn("ignored malformed update from {peer}", { peer: link.peer });
-      return;
-    }
-    counters.add("floods_received");
-    if (logger.isEnabledFor("info")) {
-      logger.info(`flood from ${link.peer}: ${showWireText(atLine)}`);
-    }
-    link.seqReceivedMax = Math.max(link.seqReceivedMax, seq);
-    const watermark = this.#watermarks.get(link.peer);
-    if (link.receivedSynced && watermark !== undefined) watermark.seq = link.seqReceivedMax;
-    const result = store.offer(
-      { clientId: fields.clientId, atLine },
-      link.peer,
-    );
-    if (result === "stored") this.flood(store.get(fields.clientId)!);
-    else if (result === "full") {
-      counters.add("limit_clients_max");
-      logger.warn("clientsMax reached: dropped update from {peer}", { peer: link.peer });
-    }
-  }
-
-  #onHave(link: PeerLink, fields: string[]): void {
-    const [, peerEpoch, epochKnownOfMe, seqText] = fields;
-    const known = this.#watermarks.get(link.peer);
-    const peerRestarted = known === undefined || known.epoch !== peerEpoch;
-    if (peerRestarted) this.#watermarks.set(link.peer, { epoch: peerEpoch, seq: 0 });
-    const afterSeq = epochKnownOfMe === this.#epoch ? Number(seqText) || 0 : 0;
-    this.#catchUp(link, afterSeq, !peerRestarted);
-  }
-
-  #onSynced(link: PeerLink, seq: number): void {
-    const watermark = this.#watermarks.get(link.peer);
-    if (watermark !== undefined && Number.isSafeInteger(seq)) {
-      // The catch-up brought every change up to `seq`; live floods brought the later ones.
-      watermark.seq = Math.max(seq, link.seqReceivedMax);
-    }
-    link.receivedSynced = true;
-  }
-
-  /**
-   * Sends the neighbour every update changed after `afterSeq`, in batches that wait for the
-   * socket and yield, then `SYNCED`. A neighbour that did not restart already has what it
-   * sent us, so those are skipped.
-   */
-  async #catchUp(link: PeerLink, afterSeq: number, skipItsOwn: boolean): Promise<void> {
-    const { store, logger, counters } = this.#options;
-    const untilSeq = store.lastSeq;
-    let batch = "";
-    let batchUpdates = 0;
-    let sentUpdates = 0;
-    for (const update of store.changesAfter(afterSeq)) {
-      if (update.seq > untilSeq) break;
-      if (skipItsOwn && update.fromPeer === link.peer) continue;
-      batch += `U ${update.seq} ${update.atLine}\n`;
-      batchUpdates += 1;
-      if (batchUpdates === CATCH_UP_BATCH_UPDATES) {
-        link.connection.sendText(batch);
-        sentUpdates += batchUpdates;
-        batch = "";
-        batchUpdates = 0;
-        await link.connection.drained();
-        await sleep(0, this.#stopped.signal);
-        if (link.connection.isClosed) return;
-      }
-    }
-    link.connection.sendText(`${batch}SYNCED ${untilSeq}\n`);
-    sentUpdates += batchUpdates;
-    counters.add("catch_up_updates_sent", sentUpdates);
-    logger.info("catch-up to {peer}: sent {sentUpdates} updates after seq {afterSeq}", {
-      peer: link.peer,
-      sentUpdates,
-      afterSeq,
-    });
+    link.start();
   }
 }
 
 /** Why a handshake failed, for the log; the message never holds the secret or a proof. */
 class HandshakeFailure extends Error {}
 
+/** The messages a handshake waits for, and each one's type. */
+type HandshakeKind = "PEER" | "CHALLENGE" | "PROOF";
+type HandshakeMessage<Kind extends HandshakeKind> = Extract<PeerMessage, { kind: Kind }>;
+
+interface HandshakeOptions {
+  connection: LineConnection;
+  role: PeerRole;
+  /** The neighbour the other end says it is (proven only once its proof is checked). */
+  peer: string;
+  /** Lines already read beyond the hello. */
+  pending: Line[];
+  /** Closes the connection when it aborts; cleared when the handshake ends. */
+  deadline: Deadline;
+}
+
 /**
- * One connection from its hello to its registration as a link: its lines one at a time, and
- * a deadline that closes it when the handshake takes too long.
+ * One connection from its hello to its registration as a link: its messages one at a time,
+ * and a deadline that closes it when the handshake takes too long.
  */
 class Handshake {
   readonly connection: LineConnection;
   readonly role: PeerRole;
-  /** The neighbour the other end says it is (proven only once its proof is checked). */
   readonly peer: string;
   /** Our challenge; sent only when links are authenticated. */
   readonly selfNonce = newNonce();
-  readonly #deadline: AbortSignal;
+  readonly #deadline: Deadline;
   readonly #closeOnDeadline = () => this.connection.close("handshake timed out");
   #pending: Line[];
 
-  constructor(
-    connection: LineConnection,
-    role: PeerRole,
-    peer: string,
-    pending: Line[],
-    deadline: AbortSignal,
-  ) {
-    this.connection = connection;
-    this.role = role;
-    this.peer = peer;
-    this.#pending = pending;
-    this.#deadline = deadline;
-    deadline.addEventListener("abort", this.#closeOnDeadline, { once: true });
+  constructor(options: HandshakeOptions) {
+    this.connection = options.connection;
+    this.role = options.role;
+    this.peer = options.peer;
+    this.#pending = options.pending;
+    this.#deadline = options.deadline;
+    const { signal } = this.#deadline;
+    if (signal.aborted) this.#closeOnDeadline();
+    else signal.addEventListener("abort", this.#closeOnDeadline, { once: true });
+    this.connection.onClose(() => this.#deadline.clear());
   }
 
   /** Why the connection ended before the handshake did. */
   get endedWhy(): string {
-    return this.#deadline.aborted ? "handshake timed out" : "closed during handshake";
+    return this.#deadline.signal.aborted ? "handshake timed out" : "closed during handshake";
   }
 
-  /** The next line's text, or undefined when the connection ends first. */
-  async nextLine(): Promise<string | undefined> {
+  /** The next message, which must be a `kind` message; else throws HandshakeFailure. */
+  async next<Kind extends HandshakeKind>(kind: Kind): Promise<HandshakeMessage<Kind>> {
     while (this.#pending.length === 0) {
-      const lines = await this.connection.readLines();
-      if (lines === null) return undefined;
+      const lines = this.connection.isClosed ? null : await this.connection.readLines();
+      if (lines === null) throw new HandshakeFailure(`${this.endedWhy} before ${kind}`);
       this.#pending = lines;
     }
-    return this.#pending.shift()!.text;
-  }
-
-  /** The argument of the next line, which must be `command <argument>`; else throws. */
-  async expect(command: string): Promise<string> {
-    const line = await this.nextLine();
-    if (line === undefined) throw new HandshakeFailure(`${this.endedWhy} before ${command}`);
-    const fields = splitFields(line);
-    if (fields[0] === command && fields.length === 2) return fields[1];
-    // Only the first word is shown: the rest might be a proof, which a log must not hold.
-    const got = fields.length === 0 ? "an empty line" : `"${showWireText(fields[0].slice(0, 16))}"`;
-    throw new HandshakeFailure(`expected ${command}, got ${got}`);
+    const line = this.#pending.shift()!;
+    if (line.tooLong) throw new HandshakeFailure(`expected ${kind}, got a line over the limit`);
+    const message = parsePeerLine(line.text);
+    if (message.kind === kind) return message as HandshakeMessage<Kind>;
+    // Only the kind is shown: the rest might be a proof, which a log must not hold.
+    const got = message.kind === "invalid"
+      ? `an invalid line (${message.reason})`
+      : `"${message.kind}"`;
+    throw new HandshakeFailure(`expected ${kind}, got ${got}`);
   }
 
   /** Stops the deadline; returns the lines already read beyond the handshake. */
   finish(): Line[] {
-    this.#deadline.removeEventListener("abort", this.#closeOnDeadline);
+    this.#deadline.signal.removeEventListener("abort", this.#closeOnDeadline);
+    this.#deadline.clear();
     return this.#pending;
   }
+}
+
+/** The hello of a connection's first read, or why it is refused. */
+function helloOf(
+  firstLines: Line[],
+  neighbours: readonly string[],
+): PeerHello | { kind: "refused"; why: string } {
+  // A real peer sends nothing long before the handshake ends: a cut line is not one.
+  if (firstLines.some((line) => line.tooLong)) {
+    return { kind: "refused", why: "a line cut at the client line limit" };
+  }
+  const hello = parsePeerLine(firstLines[0].text);
+  if (hello.kind === "invalid") return { kind: "refused", why: `malformed (${hello.reason})` };
+  if (hello.kind !== "PEER") return { kind: "refused", why: `${hello.kind} is not a hello` };
+  if (!neighbours.includes(hello.name)) return { kind: "refused", why: "not a neighbour" };
+  return hello;
 }

@@ -1,19 +1,24 @@
 /**
  * The client wire protocol as pure functions: one complete line in, a typed message or the
- * reason it is invalid out; AT, WHATSAT and `?` replies formatted. Knows no sockets, no store
- * and no clock — the caller passes the receive time in.
+ * reason it is invalid out; AT, WHATSAT and `?` replies formatted; AT lines read back. Knows
+ * no sockets, no store and no clock — the caller passes the receive time in.
  *
  * Lines are "wire text": every byte is one UTF-16 code unit 0–255 (latin1), so client ids,
  * locations and times are echoed byte for byte whatever their encoding.
+ *
+ * Cost (contract §3): every function here is linear in its input, because a line may be as
+ * long as `lineBytesMax` (up to 64 MiB). Fields are read by character loops, never by regular
+ * expressions (a backtracking trim made one 64 KiB line of spaces cost 3.3 s), and times stay
+ * decimal digit text: the skew is column arithmetic on digits, not BigInt (printing a BigInt
+ * of n digits costs more than n steps).
  */
 
-/** IAMAT as read: raw fields kept verbatim for the echo, exact values for comparison. */
+/** IAMAT as read: raw fields kept verbatim for the echo; `time` is checked, digits only. */
 export interface IamatMessage {
   kind: "IAMAT";
   clientId: string;
   location: string;
   time: string;
-  timeNs: bigint;
 }
 
 /** WHATSAT as read; `radiusMetres` is exact (≤ 50 000, at most the digits the client sent). */
@@ -39,23 +44,86 @@ export interface Coordinates {
   key: string;
 }
 
-const FIELD_SEPARATOR = /[ \t\r\f\v]+/;
-const EDGE_WHITE_SPACE = /^[ \t\r\f\v]+|[ \t\r\f\v]+$/g;
-const LOCATION = /^([+-])(\d{1,2})(?:\.(\d+))?([+-])(\d{1,3})(?:\.(\d+))?$/;
-const TIME = /^(\d+)(?:\.(\d{1,9}))?$/;
-const RADIUS = /^(\d+)(?:\.(\d+))?$/;
-const BOUND = /^\d{1,2}$/;
+/** The fields of an AT line, verbatim; `skew` is `[+-]digits.9digits`. */
+export interface AtLineFields {
+  serverName: string;
+  skew: string;
+  clientId: string;
+  location: string;
+  time: string;
+}
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const VERTICAL_TAB = 0x0b;
+const FORM_FEED = 0x0c;
+const CARRIAGE_RETURN = 0x0d;
+const DIGIT_ZERO = 0x30;
+const DIGIT_NINE = 0x39;
+const POINT = 0x2e;
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+
+/** How many digits each part of a number may have (contract §3's grammar). */
+interface DigitLimits {
+  wholeDigitsMax: number;
+  fractionDigitsMax: number;
+}
+
+const LATITUDE_DIGITS: DigitLimits = { wholeDigitsMax: 2, fractionDigitsMax: Infinity };
+const LONGITUDE_DIGITS: DigitLimits = { wholeDigitsMax: 3, fractionDigitsMax: Infinity };
+const TIME_DIGITS: DigitLimits = { wholeDigitsMax: Infinity, fractionDigitsMax: 9 };
+const RADIUS_DIGITS: DigitLimits = { wholeDigitsMax: Infinity, fractionDigitsMax: Infinity };
+const BOUND_DIGITS_MAX = 2;
+/** Digits after the point of a time at most, and of a skew always: nanoseconds. */
+const NANOSECOND_DIGITS = 9;
 
 const LATITUDE_DEGREES_MAX = 90;
 const LONGITUDE_DEGREES_MAX = 180;
 const RADIUS_KM_MAX = 50;
 export const BOUND_MAX = 20;
-const NANOSECONDS_PER_SECOND = 1_000_000_000n;
+/** IAMAT and WHATSAT both take a command word and three fields. */
+const CLIENT_MESSAGE_FIELDS = 4;
+/** `AT <server> <skew> <client-id> <location> <time>`. */
+const AT_LINE_FIELDS = 6;
+/**
+ * Digits of the receive time's whole seconds that {@link atLineBytesMax} allows for: any
+ * clock before the year 3·10^12 — the real one has 10 digits until the year 2286.
+ */
+const RECEIVE_SECONDS_DIGITS_MAX = 20;
 
-/** Splits a line into fields on runs of the contract's white space (ASCII only). */
-export function splitFields(line: string): string[] {
-  const trimmed = line.replace(EDGE_WHITE_SPACE, "");
-  return trimmed === "" ? [] : trimmed.split(FIELD_SEPARATOR);
+const digitsDecoder = new TextDecoder();
+
+/** The contract's white space: space, tab, CR, FF, VT — and no other byte. */
+function isWhiteSpace(code: number): boolean {
+  return code === SPACE || code === TAB || code === CARRIAGE_RETURN || code === FORM_FEED ||
+    code === VERTICAL_TAB;
+}
+
+function isDigit(code: number): boolean {
+  return code >= DIGIT_ZERO && code <= DIGIT_NINE;
+}
+
+function isSign(code: number): boolean {
+  return code === PLUS || code === MINUS;
+}
+
+/**
+ * Splits a line into fields on runs of the contract's white space (ASCII only), ignoring it
+ * at either end. Like `String.prototype.split`, stops after `limit` fields: a parser that
+ * needs four asks for five, and a line of thousands of words costs it no more.
+ */
+export function splitFields(line: string, limit = Infinity): string[] {
+  const fields: string[] = [];
+  let index = 0;
+  while (fields.length < limit) {
+    while (index < line.length && isWhiteSpace(line.charCodeAt(index))) index++;
+    if (index === line.length) break;
+    const start = index;
+    while (index < line.length && !isWhiteSpace(line.charCodeAt(index))) index++;
+    fields.push(line.slice(start, index));
+  }
+  return fields;
 }
 
 /**
@@ -63,7 +131,7 @@ export function splitFields(line: string): string[] {
  * Never throws; anything outside the grammar yields `{ kind: "invalid" }`.
  */
 export function parseClientLine(line: string): ClientMessage {
-  const fields = splitFields(line);
+  const fields = splitFields(line, CLIENT_MESSAGE_FIELDS + 1);
   switch (fields[0]) {
     case "IAMAT":
       return parseIamat(fields);
@@ -77,20 +145,21 @@ export function parseClientLine(line: string): ClientMessage {
 }
 
 function parseIamat(fields: string[]): IamatMessage | InvalidMessage {
-  if (fields.length !== 4) return invalid("IAMAT takes 3 fields");
+  if (fields.length !== CLIENT_MESSAGE_FIELDS) return invalid("IAMAT takes 3 fields");
   const [, clientId, location, time] = fields;
   if (!isLocation(location)) return invalid("bad location");
-  const timeNs = parseTimeNs(time);
-  if (timeNs === undefined) return invalid("bad time");
-  return { kind: "IAMAT", clientId, location, time, timeNs };
+  if (!isTime(time)) return invalid("bad time");
+  return { kind: "IAMAT", clientId, location, time };
 }
 
 function parseWhatsat(fields: string[]): WhatsatMessage | InvalidMessage {
-  if (fields.length !== 4) return invalid("WHATSAT takes 3 fields");
+  if (fields.length !== CLIENT_MESSAGE_FIELDS) return invalid("WHATSAT takes 3 fields");
   const [, clientId, radius, bound] = fields;
   const radiusMetres = parseRadiusMetres(radius);
   if (radiusMetres === undefined) return invalid("bad radius");
-  if (!BOUND.test(bound)) return invalid("bad bound");
+  if (bound.length > BOUND_DIGITS_MAX || digitsEnd(bound, 0) !== bound.length) {
+    return invalid("bad bound");
+  }
   const boundCount = Number(bound);
   if (boundCount < 1 || boundCount > BOUND_MAX) return invalid("bound out of range");
   return { kind: "WHATSAT", clientId, radiusMetres, bound: boundCount };
@@ -100,18 +169,67 @@ function invalid(reason: string): InvalidMessage {
   return { kind: "invalid", reason };
 }
 
+/** A number of the grammar `1*DIGIT ["." 1*DIGIT]` found in a text, and where it ends. */
+interface Decimal {
+  negative: boolean;
+  whole: string;
+  /** The digits after the point; "" when there is no point. */
+  fraction: string;
+  /** The index just past its last digit. */
+  end: number;
+}
+
+/** The index of the first byte at or after `start` that is not a digit. */
+function digitsEnd(text: string, start: number): number {
+  let index = start;
+  while (index < text.length && isDigit(text.charCodeAt(index))) index++;
+  return index;
+}
+
+/**
+ * Reads `1*DIGIT ["." 1*DIGIT]` at `start`, taking every digit there is (what follows must
+ * then be a non-digit, so this decides as the grammar does without ever looking back).
+ * Undefined when there is no digit, a point with no digit after it, or too many digits.
+ */
+function readDecimal(text: string, start: number, limits: DigitLimits): Decimal | undefined {
+  const wholeEnd = digitsEnd(text, start);
+  const wholeDigits = wholeEnd - start;
+  if (wholeDigits === 0 || wholeDigits > limits.wholeDigitsMax) return undefined;
+  const whole = text.slice(start, wholeEnd);
+  if (text.charCodeAt(wholeEnd) !== POINT) {
+    return { negative: false, whole, fraction: "", end: wholeEnd };
+  }
+  const fractionEnd = digitsEnd(text, wholeEnd + 1);
+  const fractionDigits = fractionEnd - wholeEnd - 1;
+  if (fractionDigits === 0 || fractionDigits > limits.fractionDigitsMax) return undefined;
+  const fraction = text.slice(wholeEnd + 1, fractionEnd);
+  return { negative: false, whole, fraction, end: fractionEnd };
+}
+
+/** Reads `sign 1*DIGIT ["." 1*DIGIT]` at `start`. */
+function readSignedDecimal(text: string, start: number, limits: DigitLimits): Decimal | undefined {
+  const sign = text.charCodeAt(start);
+  if (!isSign(sign)) return undefined;
+  const magnitude = readDecimal(text, start + 1, limits);
+  return magnitude && { ...magnitude, negative: sign === MINUS };
+}
+
+/** True when `time` is `1*DIGIT ["." 1*9DIGIT]`: POSIX seconds, up to nanoseconds. */
+function isTime(time: string): boolean {
+  return readDecimal(time, 0, TIME_DIGITS)?.end === time.length;
+}
+
 /** True when `location` is `±DD.ddd±DDD.ddd` on the globe (cheap: no numbers are built). */
 export function isLocation(location: string): boolean {
-  return matchLocation(location) !== undefined;
+  return readLocation(location) !== undefined;
 }
 
 /** Parses `±DD.ddd±DDD.ddd`; undefined when outside the grammar or the globe. */
 export function parseLocation(location: string): Coordinates | undefined {
-  const match = matchLocation(location);
-  if (match === undefined) return undefined;
-  const [, latSign, latWhole, latFraction = "", lngSign, lngWhole, lngFraction = ""] = match;
-  const latitude = canonicalDecimal(latSign, latWhole, latFraction);
-  const longitude = canonicalDecimal(lngSign, lngWhole, lngFraction);
+  const parts = readLocation(location);
+  if (parts === undefined) return undefined;
+  const latitude = canonicalDecimal(parts.latitude);
+  const longitude = canonicalDecimal(parts.longitude);
   return {
     latitude: Number(latitude),
     longitude: Number(longitude),
@@ -119,63 +237,129 @@ export function parseLocation(location: string): Coordinates | undefined {
   };
 }
 
-function matchLocation(location: string): RegExpExecArray | undefined {
-  const match = LOCATION.exec(location);
-  if (match === null) return undefined;
-  const [, , latWhole, latFraction, , lngWhole, lngFraction] = match;
-  if (exceeds(latWhole, latFraction, LATITUDE_DEGREES_MAX)) return undefined;
-  if (exceeds(lngWhole, lngFraction, LONGITUDE_DEGREES_MAX)) return undefined;
-  return match;
+function readLocation(location: string): { latitude: Decimal; longitude: Decimal } | undefined {
+  const latitude = readSignedDecimal(location, 0, LATITUDE_DIGITS);
+  if (latitude === undefined) return undefined;
+  const longitude = readSignedDecimal(location, latitude.end, LONGITUDE_DIGITS);
+  if (longitude === undefined || longitude.end !== location.length) return undefined;
+  if (exceeds(latitude, LATITUDE_DEGREES_MAX) || exceeds(longitude, LONGITUDE_DEGREES_MAX)) {
+    return undefined;
+  }
+  return { latitude, longitude };
+}
+
+/** The index of the first byte of `digits` that is not a zero (`digits.length` if none). */
+function leadingZerosEnd(digits: string): number {
+  let index = 0;
+  while (index < digits.length && digits.charCodeAt(index) === DIGIT_ZERO) index++;
+  return index;
+}
+
+function hasNonZeroDigit(digits: string): boolean {
+  return leadingZerosEnd(digits) < digits.length;
 }
 
 /** A decimal in canonical form: no leading or trailing zeros, zero unsigned (`-0.0` → `0`). */
-function canonicalDecimal(sign: string, whole: string, fraction: string): string {
-  const wholeText = whole.replace(/^0+(?=\d)/, "");
-  const fractionDigits = fraction.replace(/0+$/, "");
+function canonicalDecimal({ negative, whole, fraction }: Decimal): string {
+  const wholeText = whole.slice(Math.min(leadingZerosEnd(whole), whole.length - 1));
+  let fractionEnd = fraction.length;
+  while (fractionEnd > 0 && fraction.charCodeAt(fractionEnd - 1) === DIGIT_ZERO) fractionEnd--;
+  const fractionDigits = fraction.slice(0, fractionEnd);
   const isZero = wholeText === "0" && fractionDigits === "";
-  const signText = sign === "-" && !isZero ? "-" : "";
+  const signText = negative && !isZero ? "-" : "";
   return fractionDigits === ""
     ? `${signText}${wholeText}`
     : `${signText}${wholeText}.${fractionDigits}`;
 }
 
 /**
- * True when the decimal `whole.fraction` (digits only) is above the whole number `max`.
- * Digit strings of any length compare exactly: past 2^53 they are far above every max here.
+ * True when the magnitude of `decimal` is above the whole number `max`, exactly, for any
+ * number of digits: past 15 significant whole digits it is far above every max here.
  */
-function exceeds(whole: string, fraction: string | undefined, max: number): boolean {
-  const wholeValue = Number(whole);
-  return wholeValue > max ||
-    (wholeValue === max && fraction !== undefined && /[1-9]/.test(fraction));
-}
-
-/** Parses POSIX seconds with up to 9 decimals into exact integer nanoseconds. */
-export function parseTimeNs(time: string): bigint | undefined {
-  const match = TIME.exec(time);
-  if (match === null) return undefined;
-  const [, seconds, fraction = ""] = match;
-  return BigInt(seconds) * NANOSECONDS_PER_SECOND + BigInt(fraction.padEnd(9, "0"));
+function exceeds({ whole, fraction }: Decimal, max: number): boolean {
+  const significant = whole.length - leadingZerosEnd(whole);
+  const wholeValue = significant > 15 ? Infinity : Number(whole);
+  return wholeValue > max || (wholeValue === max && hasNonZeroDigit(fraction));
 }
 
 /** Parses a radius in km (0 < r ≤ 50) and returns it in metres. */
 function parseRadiusMetres(radius: string): number | undefined {
-  const match = RADIUS.exec(radius);
-  if (match === null) return undefined;
-  const [, whole, fraction = ""] = match;
-  if (exceeds(whole, fraction, RADIUS_KM_MAX) || !/[1-9]/.test(whole + fraction)) return undefined;
+  const kilometres = readDecimal(radius, 0, RADIUS_DIGITS);
+  if (kilometres === undefined || kilometres.end !== radius.length) return undefined;
+  const { whole, fraction } = kilometres;
+  if (exceeds(kilometres, RADIUS_KM_MAX)) return undefined;
+  if (!hasNonZeroDigit(whole) && !hasNonZeroDigit(fraction)) return undefined;
   // Shift the decimal point by three digits so metres stay exact: 1.005 km → 1005 m.
-  return Number(
-    canonicalDecimal("+", whole + fraction.slice(0, 3).padEnd(3, "0"), fraction.slice(3)),
-  );
+  return Number(canonicalDecimal({
+    negative: false,
+    whole: whole + fraction.slice(0, 3).padEnd(3, "0"),
+    fraction: fraction.slice(3),
+    end: kilometres.end,
+  }));
 }
 
-/** Formats nanoseconds as seconds with a sign and nine decimals: `+0.263873386`. */
-export function formatSkew(skewNs: bigint): string {
-  const sign = skewNs < 0n ? "-" : "+";
-  const magnitude = skewNs < 0n ? -skewNs : skewNs;
-  const seconds = magnitude / NANOSECONDS_PER_SECOND;
-  const fraction = (magnitude % NANOSECONDS_PER_SECOND).toString().padStart(9, "0");
-  return `${sign}${seconds}.${fraction}`;
+/**
+ * A time of the grammar as integer nanoseconds in decimal digits, without leading zeros
+ * ("" for zero).
+ */
+function timeNsDigits(time: string): string {
+  const point = time.indexOf(".");
+  const whole = point === -1 ? time : time.slice(0, point);
+  const fraction = point === -1 ? "" : time.slice(point + 1);
+  const digits = whole + fraction.padEnd(NANOSECOND_DIGITS, "0");
+  return digits.slice(leadingZerosEnd(digits));
+}
+
+/** Orders two digit strings without leading zeros by value. */
+function compareDigits(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The value of `digits[index]` (0 before the first digit). */
+function digitAt(digits: string, index: number): number {
+  return index < 0 ? 0 : digits.charCodeAt(index) - DIGIT_ZERO;
+}
+
+/**
+ * `a + b`, or `a - b` when a ≥ b, for digit strings of any length: one pass from the last
+ * column with a carry (or borrow). The result may start with zeros.
+ */
+function addOrSubtractDigits(a: string, b: string, operation: "add" | "subtract"): string {
+  const columns = Math.max(a.length, b.length) + 1;
+  const digits = new Uint8Array(columns);
+  let carry = 0;
+  for (let place = 1; place <= columns; place++) {
+    const aDigit = digitAt(a, a.length - place);
+    const bDigit = digitAt(b, b.length - place);
+    let column = operation === "add" ? aDigit + bDigit + carry : aDigit - bDigit + carry;
+    carry = column >= 10 ? 1 : column < 0 ? -1 : 0;
+    column -= carry * 10;
+    digits[columns - place] = DIGIT_ZERO + column;
+  }
+  return digitsDecoder.decode(digits);
+}
+
+/** Nanoseconds in digits as seconds with nine decimals: `263873386` → `0.263873386`. */
+function secondsText(nanosecondDigits: string): string {
+  const digits = nanosecondDigits.slice(leadingZerosEnd(nanosecondDigits))
+    .padStart(NANOSECOND_DIGITS + 1, "0");
+  return `${digits.slice(0, -NANOSECOND_DIGITS)}.${digits.slice(-NANOSECOND_DIGITS)}`;
+}
+
+/**
+ * The skew of an IAMAT: the receive time (integer nanoseconds) minus the client's `time`
+ * (of the grammar, any number of digits), exactly, with a sign and nine decimals:
+ * `+0.263873386`, `-0.000012000`, and `+0.000000000` for zero. Linear in the digits.
+ */
+export function formatSkew(receivedNs: bigint, time: string): string {
+  const clientNs = timeNsDigits(time);
+  const receivedText = (receivedNs < 0n ? -receivedNs : receivedNs).toString();
+  const received = receivedText.slice(leadingZerosEnd(receivedText));
+  if (receivedNs < 0n) return `-${secondsText(addOrSubtractDigits(received, clientNs, "add"))}`;
+  return compareDigits(received, clientNs) >= 0
+    ? `+${secondsText(addOrSubtractDigits(received, clientNs, "subtract"))}`
+    : `-${secondsText(addOrSubtractDigits(clientNs, received, "subtract"))}`;
 }
 
 /** The AT line for an accepted IAMAT (no terminator). */
@@ -184,29 +368,59 @@ export function formatAtLine(
   receivedNs: bigint,
   message: IamatMessage,
 ): string {
-  const skew = formatSkew(receivedNs - message.timeNs);
+  const skew = formatSkew(receivedNs, message.time);
   // join() builds one flat string; a template literal would keep a rope of slices of the
   // client's whole line alive for as long as the update is stored.
   return ["AT", serverName, skew, message.clientId, message.location, message.time].join(" ");
 }
 
-/** The fields of a stored AT line, recovered for updates that arrive from peers. */
-export interface AtLineFields {
-  clientId: string;
-  location: string;
-  timeNs: bigint;
+/**
+ * The longest AT line, in bytes, that a server named in at most `serverNameBytesMax` bytes
+ * makes from a client line of at most `lineBytesMax` bytes — for limits on what is stored
+ * and sent to neighbours. Exact while the receive time is below 10^20 s.
+ *
+ * Derivation, with L = lineBytesMax. `IAMAT id location time` and three separators leave
+ * id + location + time ≤ L − 8 bytes; the id takes at least 1 and a location at least 4
+ * (`+0+0`), so the time has at most L − 13 digits before its point. The AT line is
+ * `AT ` server ` ` skew ` ` id ` ` location ` ` time: server + skew + (L − 8) + 7 bytes. The
+ * skew's magnitude is at most the larger of the receive time and the client's time (both
+ * are ≥ 0), so its whole seconds have at most max(L − 13, 20) digits, and the skew adds a
+ * sign, a point and nine decimals: server + L − 1 + 11 + max(L − 13, 20) in all. For
+ * L ≥ 33 that is 2L + server − 3, reached by `IAMAT x +0+0 99…9` received at time 0.
+ *
+ * @example
+ * ```ts
+ * atLineBytesMax(65536, 64); // 131133
+ * ```
+ */
+export function atLineBytesMax(lineBytesMax: number, serverNameBytesMax: number): number {
+  const fieldsBytesMax = lineBytesMax - "IAMAT".length - 3;
+  const timeWholeDigitsMax = fieldsBytesMax - "x".length - "+0+0".length;
+  const skewBytesMax = 1 + Math.max(timeWholeDigitsMax, RECEIVE_SECONDS_DIGITS_MAX) + 1 +
+    NANOSECOND_DIGITS;
+  return "AT ".length + serverNameBytesMax + 1 + skewBytesMax + 1 + fieldsBytesMax + 2;
 }
 
-/** Parses an AT line as produced by {@link formatAtLine}; undefined when malformed. */
+/** True when `skew` is `[+-]1*DIGIT "." 9DIGIT`, as {@link formatSkew} writes it. */
+function isSkew(skew: string): boolean {
+  // A skew's digits are a time's, but always with all nine decimals.
+  const decimal = readSignedDecimal(skew, 0, TIME_DIGITS);
+  return decimal !== undefined && decimal.end === skew.length &&
+    decimal.fraction.length === NANOSECOND_DIGITS;
+}
+
+/**
+ * Reads an AT line as {@link formatAtLine} writes it: six fields separated by single spaces,
+ * `AT`, a server name, a skew, a client id, a location and a time of the grammar. Undefined
+ * when it is anything else.
+ */
 export function parseAtLine(atLine: string): AtLineFields | undefined {
-  const fields = atLine.split(" ");
-  if (fields.length !== 6 || fields[0] !== "AT") return undefined;
-  const [, , , clientId, location, time] = fields;
-  const timeNs = parseTimeNs(time);
-  if (timeNs === undefined || clientId === "" || !isLocation(location)) {
-    return undefined;
-  }
-  return { clientId, location, timeNs };
+  const fields = atLine.split(" ", AT_LINE_FIELDS + 1);
+  if (fields.length !== AT_LINE_FIELDS) return undefined;
+  const [command, serverName, skew, clientId, location, time] = fields;
+  if (command !== "AT" || serverName === "" || clientId === "") return undefined;
+  if (!isSkew(skew) || !isLocation(location) || !isTime(time)) return undefined;
+  return { serverName, skew, clientId, location, time };
 }
 
 /** The reply to an invalid line: `? ` and the line's raw bytes. */

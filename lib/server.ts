@@ -4,7 +4,7 @@
  * gracefully. The decisions about lines live in the service, those about links in peers.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { raceAbort } from "./abortable.ts";
+import { deadlineAfter, raceAbort, systemWaitClock } from "./abortable.ts";
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
 import { NodeSocketConn } from "./node_socket.ts";
@@ -12,11 +12,19 @@ import { ClientSession } from "./client_session.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { PeerSecret } from "./peer_auth.ts";
-import { PeerLinks } from "./peers.ts";
-import { parseAtLine } from "./protocol.ts";
+import type { Line } from "./lines.ts";
+import { startsAsPeerHello } from "./peer_protocol.ts";
+import { dialTcp, PeerLinks } from "./peers.ts";
+import { atLineBytesMax, parseAtLine } from "./protocol.ts";
 import { HerdService } from "./service.ts";
 import { ClientStore } from "./store.ts";
-import { type LoadReport, UpdateLog, updateLogPath } from "./update_log.ts";
+import {
+  type LoadReport,
+  type LogFileSystem,
+  RECORD_PREFIX_BYTES,
+  UpdateLog,
+  updateLogPath,
+} from "./update_log.ts";
 import { OneLineError } from "./errors.ts";
 import type { PlacesProvider } from "./places/provider.ts";
 import { SharedLookups } from "./places/shared.ts";
@@ -27,6 +35,10 @@ const IDLE_SWEEP_INTERVAL_MS_MAX = 1000;
 export const STOP_LOOKUP_GRACE_MS = 2000;
 /** How long a stop then waits for replies and peer floods to be written before closing. */
 const STOP_WRITE_GRACE_MS = 300;
+/** How long a connection past connectionsMax may take to say it is a neighbour (contract). */
+const PEER_HELLO_PAST_LIMIT_WAIT_MS = 1000;
+/** Connections past connectionsMax waiting for their first line at once; more are closed. */
+const PEER_HELLO_PAST_LIMIT_WAITS_MAX = 16;
 
 /** The data dir cannot be created, read or written at start. */
 export class DataDirError extends OneLineError {
@@ -42,6 +54,8 @@ export interface HerdServerOptions {
   counters: Counters;
   /** Where accepted updates are kept across restarts; none when undefined. */
   dataDir?: string;
+  /** The data dir's file system; tests fail chosen calls through it. Default the real one. */
+  dataDirFileSystem?: LogFileSystem;
   /** HERD_SECRET, which every peer must prove it knows; peers are unauthenticated without. */
   peerSecret?: PeerSecret;
   clockNs?: () => bigint;
@@ -59,6 +73,9 @@ export class HerdServer {
   readonly #options: HerdServerOptions;
   readonly #service: HerdService;
   readonly #sessions = new Set<ClientSession>();
+  /** Connections that said hello as a peer and are not links yet: they count as clients do. */
+  readonly #handshakes = new Set<LineConnection>();
+  #helloWaitsPastLimit = 0;
   readonly #stopLookups = new AbortController();
   readonly #updateLog: UpdateLog | undefined;
   /** Resolves once what the data dir holds is loaded: connections wait for it. */
@@ -70,13 +87,24 @@ export class HerdServer {
     this.#options = options;
     const { config, name, logger } = options;
     this.counters = options.counters;
-    this.store = new ClientStore(
-      config.limits.clientsMax,
-      (atLine) => this.#updateLog?.append(atLine),
-    );
-    const updateLog = options.dataDir === undefined
-      ? undefined
-      : new UpdateLog(updateLogPath(options.dataDir, name), this.store, logger, this.counters);
+    this.store = new ClientStore({
+      clientsMax: config.limits.clientsMax,
+      storeBytesMax: config.limits.storeBytesMax,
+      onStored: (atLine) => this.#updateLog?.append(atLine),
+    });
+    const updateLog = options.dataDir === undefined ? undefined : new UpdateLog({
+      path: updateLogPath(options.dataDir, name),
+      latest: this.store,
+      logger,
+      counters: this.counters,
+      // Neighbours' AT lines are kept too: any server of the config may have made one.
+      recordBytesMax: RECORD_PREFIX_BYTES + atLineBytesMax(
+        config.limits.lineBytesMax,
+        Math.max(...[...config.servers.keys()].map((server) => server.length)),
+      ),
+      backlogMax: config.limits.dataDirBacklogMax,
+      fileSystem: options.dataDirFileSystem,
+    });
     this.#updateLog = updateLog;
     this.peers = new PeerLinks({
       serverName: name,
@@ -84,9 +112,16 @@ export class HerdServer {
       addresses: config.servers,
       store: this.store,
       lineBytesMax: config.limits.lineBytesMax,
+      heartbeatMs: config.limits.peerHeartbeatMs,
       logger,
       counters: this.counters,
       secret: options.peerSecret,
+      dial: dialTcp,
+      clock: systemWaitClock,
+      random: Math.random,
+      // Links are not read while the data dir is behind: their updates would only wait.
+      readGate: updateLog &&
+        (() => updateLog.backlogged ? updateLog.whenBelowBacklog() : undefined),
     });
     this.#service = new HerdService({
       serverName: name,
@@ -96,6 +131,7 @@ export class HerdServer {
       clockNs: options.clockNs ?? systemClockNs,
       flood: (update) => this.peers.flood(update),
       committed: updateLog && (() => updateLog.committed()),
+      acceptsUpdates: updateLog && (() => !updateLog.backlogged),
       logger,
       counters: this.counters,
     });
@@ -177,6 +213,7 @@ export class HerdServer {
       report = await this.#updateLog.load((atLine) => {
         const fields = parseAtLine(atLine);
         if (fields !== undefined) this.store.restore({ clientId: fields.clientId, atLine });
+        return fields !== undefined;
       });
       await this.#updateLog.open();
     } catch (error) {
@@ -184,12 +221,13 @@ export class HerdServer {
     }
     const level = report.skipped > 0 ? "warn" : "info";
     logger[level](
-      "data dir {path}: {clients} clients from {records} records ({skipped} torn or damaged, skipped) in {ms} ms",
+      "data dir {path}: {clients} clients from {records} records ({skipped} torn or damaged, skipped; {malformed} of them malformed) in {ms} ms",
       {
         path: updateLogPath(dataDir!, this.#options.name),
         clients: this.store.size,
         records: report.records,
         skipped: report.skipped,
+        malformed: report.malformed,
         ms: Math.round(performance.now() - startedMs),
       },
     );
@@ -205,15 +243,37 @@ export class HerdServer {
       connection.close("server stopping");
       return;
     }
-    if (this.#sessions.size >= limits.connectionsMax) {
-      this.counters.add("limit_connections_max");
-      this.#options.logger.warn("connectionsMax reached: closed {remote} without reply", {
-        remote: connection.remote,
-      });
-      connection.close("connectionsMax");
+    if (this.#sessions.size + this.#handshakes.size >= limits.connectionsMax) {
+      this.#admitNeighbourOnly(connection);
       return;
     }
     this.#serve(connection);
+  }
+
+  /**
+   * Past connectionsMax a connection is kept only if its first line, within
+   * {@link PEER_HELLO_PAST_LIMIT_WAIT_MS}, is a neighbour's hello: a herd whose clients fill
+   * every slot must still link. Any other is closed without a reply.
+   */
+  async #admitNeighbourOnly(connection: LineConnection): Promise<void> {
+    let first: Line[] | null = null;
+    if (this.#helloWaitsPastLimit < PEER_HELLO_PAST_LIMIT_WAITS_MAX) {
+      this.#helloWaitsPastLimit += 1;
+      const deadline = deadlineAfter(PEER_HELLO_PAST_LIMIT_WAIT_MS);
+      first = await raceAbort(firstLines(connection), deadline.signal, () => null);
+      deadline.clear();
+      this.#helloWaitsPastLimit -= 1;
+    }
+    if (first !== null && this.peers.isNeighbourHello(first[0])) {
+      await this.#loaded.promise;
+      await this.#handOverToPeers(connection, first);
+      return;
+    }
+    this.counters.add("limit_connections_max");
+    this.#options.logger.warn("connectionsMax reached: closed {remote} without reply", {
+      remote: connection.remote,
+    });
+    connection.close("connectionsMax");
   }
 
   async #serve(connection: LineConnection): Promise<void> {
@@ -236,14 +296,23 @@ export class HerdServer {
       logger[level]("client {remote} closed: {reason}", { remote: connection.remote, reason });
     });
     await this.#loaded.promise;
-    let first: Awaited<ReturnType<LineConnection["readLines"]>> = [];
-    while (first !== null && first.length === 0) first = await connection.readLines();
-    if (first !== null && PeerLinks.isHello(first[0].text)) {
+    const first = await firstLines(connection);
+    if (first !== null && startsAsPeerHello(first[0].text)) {
       this.#sessions.delete(session);
-      this.peers.accept(connection, first[0].text, first.slice(1));
+      await this.#handOverToPeers(connection, first);
       return;
     }
     await session.serve(first ?? []);
+  }
+
+  /** Lets the peers module make a link of a hello's connection, counted until it is one. */
+  async #handOverToPeers(connection: LineConnection, first: Line[]): Promise<void> {
+    this.#handshakes.add(connection);
+    try {
+      await this.peers.accept(connection, first);
+    } finally {
+      this.#handshakes.delete(connection);
+    }
   }
 
   #closeIdle(): void {
@@ -256,4 +325,11 @@ export class HerdServer {
       }
     }
   }
+}
+
+/** The lines of a connection's first read that brings any, or null if it ends first. */
+async function firstLines(connection: LineConnection): Promise<Line[] | null> {
+  let lines: Line[] | null = [];
+  while (lines !== null && lines.length === 0) lines = await connection.readLines();
+  return lines;
 }

@@ -20,7 +20,7 @@ import {
   parseLocation,
   type WhatsatMessage,
 } from "./protocol.ts";
-import type { ClientStore, StoredUpdate } from "./store.ts";
+import { type ClientStore, STORE_LIMIT_COUNTERS, type StoredUpdate } from "./store.ts";
 import type { SharedLookups } from "./places/shared.ts";
 
 export interface ServiceOptions {
@@ -37,12 +37,28 @@ export interface ServiceOptions {
    * waits for its update (or the equal or newer one held) to be durable.
    */
   committed?: () => Promise<void>;
+  /**
+   * With a data dir: false while `dataDirBacklogMax` updates wait for a write (a failing
+   * disk); an IAMAT is then refused, so the updates held in memory stay bounded.
+   */
+  acceptsUpdates?: () => boolean;
   logger: Logger;
   counters: Counters;
 }
 
 /** A reply ready to send now, or one that a Places lookup will complete. */
 export type Reply = Uint8Array | Promise<Uint8Array>;
+
+/** How {@link HerdService.handleLine} takes a line. */
+export interface HandleLineOptions {
+  /** The line was longer than `lineBytesMax` and is cut to it: it is refused. Default false. */
+  tooLong?: boolean;
+  /**
+   * Aborts a pending lookup when the client has gone or the server is stopping; the reply
+   * then carries the `UNKNOWN_ERROR` body.
+   */
+  signal: AbortSignal;
+}
 
 const NEWLINE = "\n";
 /**
@@ -54,30 +70,39 @@ const REPLY_END = "\n\n";
 
 export class HerdService {
   readonly #options: ServiceOptions;
+  /** IAMATs are being refused for the data dir's backlog (logged when this changes). */
+  #refusingUpdates = false;
 
   constructor(options: ServiceOptions) {
     this.#options = options;
   }
 
   /**
-   * Acts on one client line now (store, flood, start a lookup) and returns its reply.
-   * `signal` aborts a pending lookup when the client has gone or the server is stopping;
-   * the reply then carries the `UNKNOWN_ERROR` body.
+   * Acts on one client line now (store, flood, start a lookup) and returns its reply: `? line`
+   * for a line that is not a valid IAMAT or WHATSAT (its reason is logged at debug).
+   *
+   * @example
+   * ```ts
+   * const reply = service.handleLine("IAMAT kiwi +34-118 1700000000", { signal });
+   * ```
    */
-  handleLine(line: string, tooLong: boolean, signal: AbortSignal): Reply {
-    const message = tooLong ? undefined : parseClientLine(line);
+  handleLine(line: string, options: HandleLineOptions): Reply {
+    const { counters, logger } = this.#options;
+    const message = options.tooLong ? undefined : parseClientLine(line);
     switch (message?.kind) {
       case "IAMAT":
         return this.#iamat(message, line);
       case "WHATSAT":
-        return this.#whatsat(message, line, signal);
-      default:
-        if (tooLong) {
-          this.#options.counters.add("limit_line_bytes");
-          this.#options.logger.info("lineBytesMax reached: line cut and refused");
-        } else {
-          this.#options.counters.add("lines_invalid");
+        return this.#whatsat(message, line, options.signal);
+      case "invalid":
+        counters.add("lines_invalid");
+        if (logger.isEnabledFor("debug")) {
+          logger.debug("invalid line from client: {reason}", { reason: message.reason });
         }
+        return this.#invalid(line);
+      default: // cut at lineBytesMax: refused without parsing
+        counters.add("limit_line_bytes");
+        logger.info("lineBytesMax reached: line cut and refused");
         return this.#invalid(line);
     }
   }
@@ -88,12 +113,14 @@ export class HerdService {
 
   #iamat(message: IamatMessage, line: string): Reply {
     const { serverName, store, counters, logger, flood, committed } = this.#options;
+    if (!this.#acceptsUpdates()) return this.#invalid(line);
     const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
     // The store keeps its own copy of the id: nothing of the client's line outlives this call.
-    const result = store.offer({ clientId: message.clientId, atLine }, undefined);
-    if (result === "full") {
-      counters.add("limit_clients_max");
-      logger.warn("clientsMax reached: refused new client {id}", {
+    const result = store.offer({ clientId: message.clientId, atLine });
+    if (result === "clientsMax" || result === "storeBytesMax") {
+      counters.add(STORE_LIMIT_COUNTERS[result]);
+      logger.warn("{limit} reached: refused IAMAT for {id}", {
+        limit: result,
         id: showWireText(message.clientId),
       });
       return this.#invalid(line);
@@ -106,6 +133,24 @@ export class HerdService {
     }
     const reply = encodeWireText(atLine + NEWLINE);
     return committed === undefined ? reply : committed().then(() => reply);
+  }
+
+  /**
+   * Whether the data dir takes another update. Each refusal is counted; the log says when
+   * refusing starts and ends, not once per line of a flood.
+   */
+  #acceptsUpdates(): boolean {
+    const { acceptsUpdates, counters, logger } = this.#options;
+    const accepts = acceptsUpdates?.() ?? true;
+    if (!accepts) counters.add("limit_data_dir_backlog");
+    if (!accepts && !this.#refusingUpdates) {
+      logger.warn("dataDirBacklogMax reached: refusing IAMATs until the data dir catches up");
+    }
+    if (accepts && this.#refusingUpdates) {
+      logger.info("data dir backlog below dataDirBacklogMax: accepting IAMATs again");
+    }
+    this.#refusingUpdates = !accepts;
+    return accepts;
   }
 
   #whatsat(message: WhatsatMessage, line: string, signal: AbortSignal): Reply {

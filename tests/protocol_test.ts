@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  atLineBytesMax,
   type ClientMessage,
   formatAtLine,
   formatPlacesBody,
@@ -8,8 +9,9 @@ import {
   parseAtLine,
   parseClientLine,
   parseLocation,
-  parseTimeNs,
 } from "../lib/protocol.ts";
+import { hostileAtLines, hostileLines } from "./support/hostile_lines.ts";
+import { compareTimeTexts } from "../lib/store.ts";
 
 // Lines are wire text: one UTF-16 code unit per byte (latin1). A UTF-8 NBSP is two bytes.
 const NBSP_LATIN1 = "\u00a0";
@@ -18,10 +20,15 @@ const NBSP_UTF8 = "\u00c2\u00a0";
 const ID = "kiwi.cs.ucla.edu";
 const LOC = "+34.068930-118.445127";
 const TIME = "1621464827.959498503";
-const TIME_NS = 1621464827_959498503n;
+/** Long runs for the table rows below; the cost of runs as long as a line: protocol_cost_test.ts. */
+const RUN = 1000;
+const ZEROS = "0".repeat(RUN);
+const SPACES = " ".repeat(RUN);
+/** The size of the worst-case lines read here (each exactly this many bytes). */
+const HOSTILE_LINE_BYTES = 4096;
 
-function iamat(clientId: string, location: string, time: string, timeNs: bigint): ClientMessage {
-  return { kind: "IAMAT", clientId, location, time, timeNs };
+function iamat(clientId: string, location: string, time: string): ClientMessage {
+  return { kind: "IAMAT", clientId, location, time };
 }
 
 function whatsat(clientId: string, radiusMetres: number, bound: number): ClientMessage {
@@ -42,122 +49,157 @@ const VALID_LINES: Array<{ name: string; line: string; expected: ClientMessage }
   {
     name: "a plain IAMAT",
     line: `IAMAT ${ID} ${LOC} ${TIME}`,
-    expected: iamat(ID, LOC, TIME, TIME_NS),
+    expected: iamat(ID, LOC, TIME),
   },
   {
     name: "an IAMAT with a whole-second time",
     line: `IAMAT ${ID} ${LOC} 1700000000`,
-    expected: iamat(ID, LOC, "1700000000", 1700000000_000000000n),
+    expected: iamat(ID, LOC, "1700000000"),
   },
   {
     name: "an IAMAT with time 0",
     line: `IAMAT ${ID} ${LOC} 0`,
-    expected: iamat(ID, LOC, "0", 0n),
+    expected: iamat(ID, LOC, "0"),
   },
   {
     name: "an IAMAT with a time of leading zeros, kept verbatim",
     line: `IAMAT ${ID} ${LOC} 0005.50`,
-    expected: iamat(ID, LOC, "0005.50", 5_500000000n),
+    expected: iamat(ID, LOC, "0005.50"),
   },
   {
     name: "an IAMAT with one decimal in the time",
     line: `IAMAT ${ID} ${LOC} 5.5`,
-    expected: iamat(ID, LOC, "5.5", 5_500000000n),
+    expected: iamat(ID, LOC, "5.5"),
   },
   {
     name: "an IAMAT with nine decimals in the time",
     line: `IAMAT ${ID} ${LOC} 0.000000001`,
-    expected: iamat(ID, LOC, "0.000000001", 1n),
+    expected: iamat(ID, LOC, "0.000000001"),
   },
   {
     name: "an IAMAT with a time beyond 2^53 kept exact",
     line: `IAMAT ${ID} ${LOC} 9007199254740993.123456789`,
-    expected: iamat(ID, LOC, "9007199254740993.123456789", 9007199254740993_123456789n),
+    expected: iamat(ID, LOC, "9007199254740993.123456789"),
   },
   {
     name: "latitude +90 exactly",
     line: `IAMAT ${ID} +90+0 5`,
-    expected: iamat(ID, "+90+0", "5", 5_000000000n),
+    expected: iamat(ID, "+90+0", "5"),
   },
   {
     name: "latitude +90.0 (equal to 90)",
     line: `IAMAT ${ID} +90.0+0 5`,
-    expected: iamat(ID, "+90.0+0", "5", 5_000000000n),
+    expected: iamat(ID, "+90.0+0", "5"),
   },
   {
     name: "latitude -90.000",
     line: `IAMAT ${ID} -90.000-0 5`,
-    expected: iamat(ID, "-90.000-0", "5", 5_000000000n),
+    expected: iamat(ID, "-90.000-0", "5"),
   },
   {
     name: "longitude +180",
     line: `IAMAT ${ID} +0+180 5`,
-    expected: iamat(ID, "+0+180", "5", 5_000000000n),
+    expected: iamat(ID, "+0+180", "5"),
   },
   {
     name: "longitude -180.0",
     line: `IAMAT ${ID} -1.5-180.0 5`,
-    expected: iamat(ID, "-1.5-180.0", "5", 5_000000000n),
+    expected: iamat(ID, "-1.5-180.0", "5"),
   },
   {
     name: "one-digit latitude and longitude",
     line: `IAMAT ${ID} +1-2 5`,
-    expected: iamat(ID, "+1-2", "5", 5_000000000n),
+    expected: iamat(ID, "+1-2", "5"),
   },
   {
     name: "a location with many decimals",
     line: `IAMAT ${ID} +12.123456789012345-123.000000000000001 5`,
-    expected: iamat(ID, "+12.123456789012345-123.000000000000001", "5", 5_000000000n),
+    expected: iamat(ID, "+12.123456789012345-123.000000000000001", "5"),
   },
   {
     name: "tab separators",
     line: `IAMAT\t${ID}\t${LOC}\t${TIME}`,
-    expected: iamat(ID, LOC, TIME, TIME_NS),
+    expected: iamat(ID, LOC, TIME),
   },
   {
     name: "CR, FF and VT as separators",
     line: `IAMAT\r${ID}\f${LOC}\v${TIME}`,
-    expected: iamat(ID, LOC, TIME, TIME_NS),
+    expected: iamat(ID, LOC, TIME),
   },
   {
     name: "runs of mixed separators",
     line: `IAMAT \t\r\f\v ${ID}  \t  ${LOC}\v\v\f${TIME}`,
-    expected: iamat(ID, LOC, TIME, TIME_NS),
+    expected: iamat(ID, LOC, TIME),
   },
   {
     name: "leading and trailing white space",
     line: ` \t\f\vIAMAT ${ID} ${LOC} ${TIME} \t\r\f\v`,
-    expected: iamat(ID, LOC, TIME, TIME_NS),
+    expected: iamat(ID, LOC, TIME),
   },
   {
     name: "a trailing CR (a second CR left by the line splitter)",
     line: `IAMAT ${ID} ${LOC} ${TIME}\r`,
-    expected: iamat(ID, LOC, TIME, TIME_NS),
+    expected: iamat(ID, LOC, TIME),
   },
   {
     name: "a client id holding a UTF-8 NBSP (an ordinary character)",
     line: `IAMAT a${NBSP_UTF8}b ${LOC} ${TIME}`,
-    expected: iamat(`a${NBSP_UTF8}b`, LOC, TIME, TIME_NS),
+    expected: iamat(`a${NBSP_UTF8}b`, LOC, TIME),
   },
   {
     name: "a client id holding a latin1 NBSP byte (an ordinary character)",
     line: `IAMAT a${NBSP_LATIN1}b ${LOC} ${TIME}`,
-    expected: iamat(`a${NBSP_LATIN1}b`, LOC, TIME, TIME_NS),
+    expected: iamat(`a${NBSP_LATIN1}b`, LOC, TIME),
   },
   {
     name: "a client id of binary bytes that are not white space",
     line: `IAMAT \u0000\u0001\u007f\u0085\u00ff ${LOC} ${TIME}`,
-    expected: iamat("\u0000\u0001\u007f\u0085\u00ff", LOC, TIME, TIME_NS),
+    expected: iamat("\u0000\u0001\u007f\u0085\u00ff", LOC, TIME),
   },
   {
     name: "a client id that is a command word",
     line: `IAMAT WHATSAT ${LOC} ${TIME}`,
-    expected: iamat("WHATSAT", LOC, TIME, TIME_NS),
+    expected: iamat("WHATSAT", LOC, TIME),
   },
   {
     name: "a one-byte client id",
     line: `IAMAT x ${LOC} ${TIME}`,
-    expected: iamat("x", LOC, TIME, TIME_NS),
+    expected: iamat("x", LOC, TIME),
+  },
+  {
+    name: "a long run of spaces between fields",
+    line: `IAMAT${SPACES}${ID}${SPACES}${LOC}${SPACES}${TIME}`,
+    expected: iamat(ID, LOC, TIME),
+  },
+  {
+    name: "long runs of white space around the fields",
+    line: `${" \t\r\f\v".repeat(RUN)}IAMAT ${ID} ${LOC} ${TIME}${" \t\f\v".repeat(RUN)}`,
+    expected: iamat(ID, LOC, TIME),
+  },
+  {
+    name: "many zeros after the point in a latitude and a longitude",
+    line: `IAMAT ${ID} +1.${ZEROS}1-2.${ZEROS}1 5`,
+    expected: iamat(ID, `+1.${ZEROS}1-2.${ZEROS}1`, "5"),
+  },
+  {
+    name: "latitude 90 followed by many zeros",
+    line: `IAMAT ${ID} +90.${ZEROS}+0 5`,
+    expected: iamat(ID, `+90.${ZEROS}+0`, "5"),
+  },
+  {
+    name: "a time of many nines",
+    line: `IAMAT ${ID} ${LOC} ${"9".repeat(RUN)}.999999999`,
+    expected: iamat(ID, LOC, `${"9".repeat(RUN)}.999999999`),
+  },
+  {
+    name: "a time of many leading zeros",
+    line: `IAMAT ${ID} ${LOC} ${ZEROS}1`,
+    expected: iamat(ID, LOC, `${ZEROS}1`),
+  },
+  {
+    name: "a long client id",
+    line: `IAMAT ${"x".repeat(RUN)} ${LOC} ${TIME}`,
+    expected: iamat("x".repeat(RUN), LOC, TIME),
   },
   { name: "a plain WHATSAT", line: `WHATSAT ${ID} 10 5`, expected: whatsat(ID, 10_000, 5) },
   { name: "WHATSAT radius 50", line: `WHATSAT ${ID} 50 1`, expected: whatsat(ID, 50_000, 1) },
@@ -183,6 +225,26 @@ const VALID_LINES: Array<{ name: string; line: string; expected: ClientMessage }
   { name: "WHATSAT bound 1", line: `WHATSAT ${ID} 10 1`, expected: whatsat(ID, 10_000, 1) },
   { name: "WHATSAT bound 20", line: `WHATSAT ${ID} 10 20`, expected: whatsat(ID, 10_000, 20) },
   {
+    name: "WHATSAT radius with many leading zeros",
+    line: `WHATSAT ${ID} ${ZEROS}50 1`,
+    expected: whatsat(ID, 50_000, 1),
+  },
+  {
+    name: "WHATSAT radius 1 followed by many zeros and a 1",
+    line: `WHATSAT ${ID} 1.${ZEROS}1 1`,
+    expected: whatsat(ID, 1000, 1),
+  },
+  {
+    name: "WHATSAT radius 50 followed by many zeros",
+    line: `WHATSAT ${ID} 50.${ZEROS} 1`,
+    expected: whatsat(ID, 50_000, 1),
+  },
+  {
+    name: "WHATSAT with long runs of spaces",
+    line: `${SPACES}WHATSAT${SPACES}${ID}${SPACES}10${SPACES}5${SPACES}`,
+    expected: whatsat(ID, 10_000, 5),
+  },
+  {
     name: "WHATSAT bound 05 (two digits)",
     line: `WHATSAT ${ID} 10 05`,
     expected: whatsat(ID, 10_000, 5),
@@ -202,6 +264,16 @@ const VALID_LINES: Array<{ name: string; line: string; expected: ClientMessage }
 for (const { name, line, expected } of VALID_LINES) {
   Deno.test(`parseClientLine() accepts ${name}`, () => {
     assert.deepEqual(parseClientLine(line), expected);
+  });
+}
+
+for (const { name, line, kind, echo } of hostileLines(HOSTILE_LINE_BYTES)) {
+  Deno.test(`parseClientLine() reads a worst-case line (${name}) as ${kind}`, () => {
+    const message = parseClientLine(line);
+    assert.equal(message.kind, kind);
+    if (message.kind === "IAMAT") {
+      assert.equal(`${message.clientId} ${message.location} ${message.time}`, echo);
+    }
   });
 }
 
@@ -238,6 +310,9 @@ const INVALID_LINES: Array<{ name: string; line: string }> = [
   { name: "time with an underscore", line: withTime("1_000") },
   { name: "time with a UTF-8 NBSP glued on", line: withTime(`5${NBSP_UTF8}`) },
   { name: "time with a latin1 NBSP glued on", line: withTime(`${NBSP_LATIN1}5`) },
+  { name: "time 1. followed by many zeros and a 1", line: withTime(`1.${ZEROS}1`) },
+  { name: "time of many digits then a point", line: withTime(`${"9".repeat(RUN)}.`) },
+  { name: "time of many points", line: withTime(`1${".".repeat(RUN)}`) },
   // location
   { name: "location with only a latitude", line: withLocation("+34.068930") },
   { name: "location with a missing latitude sign", line: withLocation("34.068930-118.445127") },
@@ -263,6 +338,11 @@ const INVALID_LINES: Array<{ name: string; line: string }> = [
   { name: "a latitude in hex", line: withLocation("+0x1+0") },
   { name: "a location with two points", line: withLocation("+1.5.5+0") },
   { name: "a location with a comma", line: withLocation("+1,5+0") },
+  { name: "latitude 90 followed by many zeros and a 1", line: withLocation(`+90.${ZEROS}1+0`) },
+  { name: "longitude 180 followed by many zeros and a 1", line: withLocation(`+0-180.${ZEROS}1`) },
+  { name: "a latitude of many leading zeros", line: withLocation(`+${ZEROS}1+0`) },
+  { name: "a location of many signs", line: withLocation("+".repeat(RUN)) },
+  { name: "a location of signed numbers repeated", line: withLocation("+1".repeat(RUN)) },
   // radius
   { name: "radius 0", line: withRadius("0") },
   { name: "radius 0.0", line: withRadius("0.0") },
@@ -280,6 +360,13 @@ const INVALID_LINES: Array<{ name: string; line: string }> = [
   { name: "radius Infinity", line: withRadius("Infinity") },
   { name: "radius 0x10", line: withRadius("0x10") },
   { name: "radius 1,5", line: withRadius("1,5") },
+  { name: "radius 50 followed by many zeros and a 1", line: withRadius(`50.${ZEROS}1`) },
+  { name: "radius 0 followed by many zeros", line: withRadius(`0.${ZEROS}`) },
+  { name: "radius of many leading zeros then 51", line: withRadius(`${ZEROS}51`) },
+  // Past 15 significant digits the whole part is not converted: it is above any radius.
+  { name: "radius of 16 digits", line: withRadius("1000000000000000") },
+  { name: "radius of many nines", line: withRadius("9".repeat(RUN)) },
+  { name: "radius of points and digits", line: withRadius("1.1".repeat(RUN)) },
   // bound
   { name: "bound 0", line: withBound("0") },
   { name: "bound 00", line: withBound("00") },
@@ -294,6 +381,8 @@ const INVALID_LINES: Array<{ name: string; line: string }> = [
   { name: "bound 0x10", line: withBound("0x10") },
   { name: "bound .5", line: withBound(".5") },
   { name: "bound Infinity", line: withBound("Infinity") },
+  { name: "bound 1. followed by many zeros and a 1", line: withBound(`1.${ZEROS}1`) },
+  { name: "bound of many leading zeros", line: withBound(`${ZEROS}5`) },
   // field counts
   { name: "IAMAT alone", line: "IAMAT" },
   { name: "IAMAT with one field", line: `IAMAT ${ID}` },
@@ -302,6 +391,8 @@ const INVALID_LINES: Array<{ name: string; line: string }> = [
   { name: "WHATSAT alone", line: "WHATSAT" },
   { name: "WHATSAT with two fields", line: `WHATSAT ${ID} 10` },
   { name: "WHATSAT with four fields", line: `WHATSAT ${ID} 10 5 extra` },
+  { name: "IAMAT with many fields", line: `IAMAT${" a".repeat(RUN)}` },
+  { name: "a long run of spaces between two words", line: `x${SPACES}y` },
   // commands
   { name: "a lower-case iamat", line: `iamat ${ID} ${LOC} ${TIME}` },
   { name: "a mixed-case Iamat", line: `Iamat ${ID} ${LOC} ${TIME}` },
@@ -349,32 +440,101 @@ Deno.test("parseClientLine() never throws on any single byte or pair of bytes", 
 // ---------------------------------------------------------------------------------------------
 // formatSkew
 
-const SKEWS: Array<{ name: string; skewNs: bigint; expected: string }> = [
-  { name: "zero is +0.000000000", skewNs: 0n, expected: "+0.000000000" },
-  { name: "the contract's positive example", skewNs: 263873386n, expected: "+0.263873386" },
-  { name: "the contract's negative example", skewNs: -12000n, expected: "-0.000012000" },
-  { name: "one nanosecond", skewNs: 1n, expected: "+0.000000001" },
-  { name: "minus one nanosecond", skewNs: -1n, expected: "-0.000000001" },
-  { name: "one second", skewNs: 1_000000000n, expected: "+1.000000000" },
-  { name: "minus one and a half seconds", skewNs: -1_500000000n, expected: "-1.500000000" },
-  { name: "just under a second", skewNs: 999999999n, expected: "+0.999999999" },
+const SKEWS: Array<{ name: string; receivedNs: bigint; time: string; expected: string }> = [
+  { name: "zero as +0.000000000", receivedNs: 5_500000000n, time: "5.5", expected: "+0.000000000" },
+  { name: "zero at time 0", receivedNs: 0n, time: "0", expected: "+0.000000000" },
+  {
+    name: "the contract's positive example",
+    receivedNs: 1621464828_223371889n,
+    time: TIME,
+    expected: "+0.263873386",
+  },
+  {
+    name: "the contract's negative example",
+    receivedNs: 1700000000_000000000n,
+    time: "1700000000.000012",
+    expected: "-0.000012000",
+  },
+  { name: "one nanosecond", receivedNs: 1n, time: "0", expected: "+0.000000001" },
+  { name: "minus one nanosecond", receivedNs: 0n, time: "0.000000001", expected: "-0.000000001" },
+  { name: "one second", receivedNs: 1_000000000n, time: "0", expected: "+1.000000000" },
+  {
+    name: "minus one and a half seconds",
+    receivedNs: 0n,
+    time: "1.5",
+    expected: "-1.500000000",
+  },
+  {
+    name: "just under a second",
+    receivedNs: 1_000000000n,
+    time: "0.000000001",
+    expected: "+0.999999999",
+  },
+  {
+    name: "a borrow through every column",
+    receivedNs: 1000_000000000n,
+    time: "999.999999999",
+    expected: "+0.000000001",
+  },
   {
     name: "a skew of many seconds",
-    skewNs: 1700000000_123456789n,
+    receivedNs: 1700000000_123456789n,
+    time: "0",
     expected: "+1700000000.123456789",
   },
   {
     name: "a negative skew of many seconds",
-    skewNs: -1700000000_000000001n,
+    receivedNs: 0n,
+    time: "1700000000.000000001",
     expected: "-1700000000.000000001",
+  },
+  {
+    name: "a time written with leading and trailing zeros",
+    receivedNs: 6_000000000n,
+    time: "0005.500",
+    expected: "+0.500000000",
+  },
+  {
+    name: "a client time of 40 digits",
+    receivedNs: 1700000000_000000000n,
+    time: "9".repeat(40),
+    expected: "-9999999999999999999999999999998299999999.000000000",
+  },
+  {
+    name: "a receive time far past a short client time",
+    receivedNs: 10n ** 30n,
+    time: "1",
+    expected: "+999999999999999999999.000000000",
+  },
+  {
+    name: "a receive time before the epoch",
+    receivedNs: -1_000000000n,
+    time: "1.5",
+    expected: "-2.500000000",
+  },
+  {
+    name: "a carry through every column",
+    receivedNs: -1n,
+    time: "999.999999999",
+    expected: "-1000.000000000",
   },
 ];
 
-for (const { name, skewNs, expected } of SKEWS) {
+for (const { name, receivedNs, time, expected } of SKEWS) {
   Deno.test(`formatSkew() writes ${name}`, () => {
-    assert.equal(formatSkew(skewNs), expected);
+    assert.equal(formatSkew(receivedNs, time), expected);
   });
 }
+
+Deno.test("formatSkew() is exact for a client time as long as a line", () => {
+  const time = `${"9".repeat(HOSTILE_LINE_BYTES)}.5`;
+  assert.equal(formatSkew(0n, time), `-${"9".repeat(HOSTILE_LINE_BYTES)}.500000000`);
+  assert.equal(
+    formatSkew(1_500000000n, time),
+    `-${"9".repeat(HOSTILE_LINE_BYTES - 1)}8.000000000`,
+  );
+  assert.equal(formatSkew(0n, `${ZEROS}1`), "-1.000000000");
+});
 
 // ---------------------------------------------------------------------------------------------
 // formatAtLine
@@ -433,7 +593,7 @@ for (const { name, server, receivedNs, line, at } of AT_LINES) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// parseTimeNs
+// Times compared as exact decimals
 
 const EQUAL_TIMES: Array<[string, string]> = [
   ["5.5", "5.50"],
@@ -445,177 +605,36 @@ const EQUAL_TIMES: Array<[string, string]> = [
 ];
 
 for (const [a, b] of EQUAL_TIMES) {
-  Deno.test(`parseTimeNs() holds ${a} and ${b} equal`, () => {
-    const aNs = parseTimeNs(a);
-    assert.notEqual(aNs, undefined);
-    assert.equal(aNs, parseTimeNs(b));
+  Deno.test(`compareTimeTexts() holds ${a} and ${b} equal`, () => {
+    assert.equal(compareTimeTexts(a, b), 0);
+    assert.equal(compareTimeTexts(b, a), 0);
   });
 }
 
 const UNEQUAL_TIMES: Array<[string, string]> = [
   ["5.5", "5.500000001"],
   ["5", "50"],
-  // Equal as doubles; different as exact decimals.
+  // Equal as doubles; different as exact decimals (each pair in increasing order).
   ["1621464827.959498503", "1621464827.959498504"],
-  ["9007199254740993", "9007199254740992"],
+  ["9007199254740992", "9007199254740993"],
 ];
 
 for (const [a, b] of UNEQUAL_TIMES) {
-  Deno.test(`parseTimeNs() tells ${a} from ${b}`, () => {
-    const aNs = parseTimeNs(a);
-    const bNs = parseTimeNs(b);
-    assert.notEqual(aNs, undefined);
-    assert.notEqual(bNs, undefined);
-    assert.notEqual(aNs, bNs);
+  Deno.test(`compareTimeTexts() tells ${a} from ${b}`, () => {
+    assert.ok(compareTimeTexts(a, b) < 0);
+    assert.ok(compareTimeTexts(b, a) > 0);
   });
 }
 
-Deno.test("parseTimeNs() returns exact nanoseconds", () => {
-  const cases: Array<[string, bigint]> = [
-    ["0", 0n],
-    ["0.000000001", 1n],
-    ["5.5", 5_500000000n],
-    [TIME, TIME_NS],
-    ["9007199254740993", 9007199254740993_000000000n],
-  ];
-  for (const [time, ns] of cases) assert.equal(parseTimeNs(time), ns, time);
-});
-
-Deno.test("parseTimeNs() returns undefined outside the time grammar", () => {
+Deno.test("an IAMAT with a time outside the grammar is invalid: bad time", () => {
   for (const time of ["", "1.7e9", "+5", "-5", ".5", "5.", "0x10", "Infinity", "5.1234567891"]) {
-    assert.equal(parseTimeNs(time), undefined, time);
+    assert.deepEqual(parseClientLine(`IAMAT x +1+1 ${time}`), {
+      kind: "invalid",
+      reason: time === "" ? "IAMAT takes 3 fields" : "bad time",
+    }, time);
   }
 });
 
-// ---------------------------------------------------------------------------------------------
-// parseLocation
-
-const EQUAL_LOCATIONS: Array<[string, string]> = [
-  ["+34.50-118.0", "+34.5-118"],
-  ["+34.5-118", "+34.500000-118.000000"],
-  ["+01+001", "+1+1"],
-  ["-0+0", "+0.0-0.00"],
-  ["+90.0-180", "+90-180.000"],
-];
-
-for (const [a, b] of EQUAL_LOCATIONS) {
-  Deno.test(`parseLocation() gives ${a} and ${b} the same key`, () => {
-    const aCoordinates = parseLocation(a);
-    const bCoordinates = parseLocation(b);
-    assert.ok(aCoordinates !== undefined && bCoordinates !== undefined);
-    assert.equal(aCoordinates.key, bCoordinates.key);
-    assert.equal(aCoordinates.latitude, bCoordinates.latitude);
-    assert.equal(aCoordinates.longitude, bCoordinates.longitude);
-  });
-}
-
-const UNEQUAL_LOCATIONS: Array<[string, string]> = [
-  ["+34.5-118", "+34.51-118"],
-  ["+34.5-118", "-34.5-118"],
-  ["+34.5-118", "+34.5+118"],
-  ["+1+11", "+11+1"],
-  ["+34.068930000000001-118", "+34.06893-118"],
-];
-
-for (const [a, b] of UNEQUAL_LOCATIONS) {
-  Deno.test(`parseLocation() gives ${a} and ${b} different keys`, () => {
-    const aCoordinates = parseLocation(a);
-    const bCoordinates = parseLocation(b);
-    assert.ok(aCoordinates !== undefined && bCoordinates !== undefined);
-    assert.notEqual(aCoordinates.key, bCoordinates.key);
-  });
-}
-
-Deno.test("parseLocation() returns the latitude and longitude as numbers", () => {
-  const coordinates = parseLocation(LOC);
-  assert.ok(coordinates !== undefined);
-  assert.equal(coordinates.latitude, 34.06893);
-  assert.equal(coordinates.longitude, -118.445127);
-});
-
-Deno.test("parseLocation() returns undefined outside the grammar or the globe", () => {
-  for (const location of ["", "+34", "34-118", "+90.1+0", "-91+0", "+0+180.0001", "+100+0"]) {
-    assert.equal(parseLocation(location), undefined, location);
-  }
-});
-
-// ---------------------------------------------------------------------------------------------
-// formatPlacesBody
-
-function results(count: number): Array<{ name: string; place_id: string }> {
-  return Array.from({ length: count }, (_, index) => ({
-    name: `place ${index}`,
-    place_id: `id${index}`,
-  }));
-}
-
-for (
-  const [available, bound, kept] of [[20, 5, 5], [20, 20, 20], [25, 20, 20], [3, 10, 3], [0, 1, 0]]
-) {
-  Deno.test(`formatPlacesBody() keeps ${kept} of ${available} results for bound ${bound}`, () => {
-    const body = { html_attributions: [], results: results(available), status: "OK" };
-    const parsed = JSON.parse(formatPlacesBody(body, bound));
-    assert.deepEqual(parsed.results, results(available).slice(0, kept));
-    assert.equal(parsed.status, "OK");
-  });
-}
-
-Deno.test("formatPlacesBody() keeps the keys in their order and the other fields unchanged", () => {
-  const body = {
-    html_attributions: ["<a>data</a>"],
-    next_page_token: "token-1",
-    results: results(4),
-    status: "OK",
-    extra: { nested: [1, 2, 3] },
-  };
-  const parsed = JSON.parse(formatPlacesBody(body, 2));
-  assert.deepEqual(Object.keys(parsed), [
-    "html_attributions",
-    "next_page_token",
-    "results",
-    "status",
-    "extra",
-  ]);
-  assert.deepEqual(parsed, { ...body, results: results(2) });
-});
-
-Deno.test("formatPlacesBody() holds no empty line, even when upstream strings hold one", () => {
-  const body = {
-    html_attributions: ["line one\n\nline two"],
-    results: [{ name: "a\n\nb", vicinity: "\r\n\r\n" }],
-    status: "OK",
-  };
-  const text = formatPlacesBody(body, 20);
-  assert.equal(text.includes("\n\n"), false);
-  assert.equal(text.includes("\n"), false);
-  assert.deepEqual(JSON.parse(text), body);
-});
-
-Deno.test("formatPlacesBody() keeps non-ASCII text as characters", () => {
-  const body = {
-    html_attributions: [],
-    results: [{ name: "Café Zürich 東京 🍣" }],
-    status: "OK",
-  };
-  const text = formatPlacesBody(body, 1);
-  assert.ok(text.includes("Café Zürich 東京 🍣"), text);
-});
-
-Deno.test("formatPlacesBody() does not cut the body it was given (shared by other waiters)", () => {
-  const body = { html_attributions: [], results: results(20), status: "OK" };
-  formatPlacesBody(body, 3);
-  assert.equal(body.results.length, 20);
-  assert.equal(JSON.parse(formatPlacesBody(body, 20)).results.length, 20);
-});
-
-Deno.test("formatPlacesBody() passes a status other than OK through", () => {
-  for (const status of ["ZERO_RESULTS", "OVER_QUERY_LIMIT", "REQUEST_DENIED", "INVALID_REQUEST"]) {
-    const body = { html_attributions: [], results: [], status };
-    assert.deepEqual(JSON.parse(formatPlacesBody(body, 5)), body);
-  }
-});
-
-// ---------------------------------------------------------------------------------------------
 // parseAtLine
 
 const ROUND_TRIPS = [
@@ -628,25 +647,56 @@ const ROUND_TRIPS = [
 for (const line of ROUND_TRIPS) {
   Deno.test(`parseAtLine() recovers the fields formatAtLine() wrote for ${JSON.stringify(line)}`, () => {
     const message = parseIamat(line);
-    for (const receivedNs of [0n, message.timeNs, message.timeNs + 1n, 9999999999_000000000n]) {
+    const [seconds, fraction = ""] = message.time.split(".");
+    const timeNs = BigInt(seconds) * 1_000_000_000n + BigInt(fraction.padEnd(9, "0"));
+    for (const receivedNs of [0n, timeNs, timeNs + 1n, 9999999999_000000000n]) {
       const fields = parseAtLine(formatAtLine("Hill", receivedNs, message));
       assert.deepEqual(fields, {
+        serverName: "Hill",
+        skew: formatSkew(receivedNs, message.time),
         clientId: message.clientId,
         location: message.location,
-        timeNs: message.timeNs,
+        time: message.time,
       });
     }
   });
 }
 
+Deno.test("parseAtLine() reads the contract's example field by field", () => {
+  assert.deepEqual(parseAtLine(`AT Hill +0.263873386 ${ID} ${LOC} ${TIME}`), {
+    serverName: "Hill",
+    skew: "+0.263873386",
+    clientId: ID,
+    location: LOC,
+    time: TIME,
+  });
+});
+
+const SKEW = "+0.100000000";
+
 const BAD_AT_LINES: Array<{ name: string; atLine: string }> = [
   { name: "an empty line", atLine: "" },
-  { name: "too few fields", atLine: `AT Hill +0.1 ${ID} ${LOC}` },
-  { name: "too many fields", atLine: `AT Hill +0.1 ${ID} ${LOC} ${TIME} x` },
-  { name: "another first word", atLine: `IAMAT Hill +0.1 ${ID} ${LOC} ${TIME}` },
-  { name: "a bad time", atLine: `AT Hill +0.1 ${ID} ${LOC} 1.7e9` },
-  { name: "a bad location", atLine: `AT Hill +0.1 ${ID} +91+0 ${TIME}` },
-  { name: "an empty client id", atLine: `AT Hill +0.1  ${LOC} ${TIME}` },
+  { name: "too few fields", atLine: `AT Hill ${SKEW} ${ID} ${LOC}` },
+  { name: "too many fields", atLine: `AT Hill ${SKEW} ${ID} ${LOC} ${TIME} x` },
+  { name: "another first word", atLine: `IAMAT Hill ${SKEW} ${ID} ${LOC} ${TIME}` },
+  { name: "a lower-case first word", atLine: `at Hill ${SKEW} ${ID} ${LOC} ${TIME}` },
+  { name: "an empty server name", atLine: `AT  ${SKEW} ${ID} ${LOC} ${TIME}` },
+  { name: "a skew without a sign", atLine: `AT Hill 0.100000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a skew of eight decimals", atLine: `AT Hill +0.10000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a skew of ten decimals", atLine: `AT Hill +0.1000000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a skew without a point", atLine: `AT Hill +100000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a skew without whole digits", atLine: `AT Hill +.100000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a skew with two signs", atLine: `AT Hill +-0.100000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a skew in exponent form", atLine: `AT Hill +1e1.000000000 ${ID} ${LOC} ${TIME}` },
+  { name: "a bad time", atLine: `AT Hill ${SKEW} ${ID} ${LOC} 1.7e9` },
+  { name: "a time of ten decimals", atLine: `AT Hill ${SKEW} ${ID} ${LOC} 1.1234567891` },
+  { name: "a bad location", atLine: `AT Hill ${SKEW} ${ID} +91+0 ${TIME}` },
+  { name: "an empty client id", atLine: `AT Hill ${SKEW}  ${LOC} ${TIME}` },
+  { name: "a tab between fields", atLine: `AT\tHill ${SKEW} ${ID} ${LOC} ${TIME}` },
+  { name: "two spaces between fields", atLine: `AT Hill  ${SKEW} ${ID} ${LOC} ${TIME}` },
+  { name: "a leading space", atLine: ` AT Hill ${SKEW} ${ID} ${LOC} ${TIME}` },
+  { name: "a trailing space", atLine: `AT Hill ${SKEW} ${ID} ${LOC} ${TIME} ` },
+  { name: "a trailing CR", atLine: `AT Hill ${SKEW} ${ID} ${LOC} ${TIME}\r` },
 ];
 
 for (const { name, atLine } of BAD_AT_LINES) {
@@ -654,3 +704,62 @@ for (const { name, atLine } of BAD_AT_LINES) {
     assert.equal(parseAtLine(atLine), undefined);
   });
 }
+
+for (const { name, atLine, valid } of hostileAtLines(HOSTILE_LINE_BYTES)) {
+  Deno.test(`parseAtLine() ${valid ? "accepts" : "refuses"} a worst-case AT line: ${name}`, () => {
+    assert.equal(parseAtLine(atLine) !== undefined, valid);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// atLineBytesMax
+
+/** A server name at its longest in these tests. */
+const LONG_SERVER_NAME = "S".repeat(64);
+
+/**
+ * IAMATs of exactly `lineBytesMax` bytes that make the longest AT lines: the longest time (of
+ * nines, whose skew at time 0 is as long), a time of `lineBytesMax - 30` digits, the longest
+ * id, the longest location, and the worst-case lines of the cost paragraph.
+ */
+function longestIamats(lineBytesMax: number): string[] {
+  const fill = (prefix: string, suffix: string, unit: string) =>
+    prefix + unit.repeat(lineBytesMax - prefix.length - suffix.length) + suffix;
+  return [
+    fill("IAMAT x +0+0 ", "", "9"),
+    `IAMAT x +0+0 ${"9".repeat(lineBytesMax - 30)}`,
+    fill("IAMAT x +0+0 ", ".999999999", "9"),
+    fill("IAMAT ", " +0+0 1", "x"),
+    fill("IAMAT x +0.", "+0 0", "0"),
+    ...hostileLines(lineBytesMax).filter(({ kind }) => kind === "IAMAT").map(({ line }) => line),
+  ];
+}
+
+/** Receive times: the epoch, today, and just under 10^20 s (as far as the bound holds). */
+const RECEIVE_TIMES_NS = [0n, 1_700_000_000_000_000_000n, 10n ** 29n - 1n];
+
+for (const lineBytesMax of [64, 1024, 4096, 65536]) {
+  Deno.test(`atLineBytesMax() is the longest AT line made from ${lineBytesMax}-byte lines`, () => {
+    const bound = atLineBytesMax(lineBytesMax, LONG_SERVER_NAME.length);
+    let longest = 0;
+    for (const line of longestIamats(lineBytesMax)) {
+      assert.ok(line.length <= lineBytesMax);
+      for (const receivedNs of RECEIVE_TIMES_NS) {
+        const atLine = formatAtLine(LONG_SERVER_NAME, receivedNs, parseIamat(line));
+        assert.ok(atLine.length <= bound, `${atLine.length} > ${bound} for ${line.slice(0, 40)}`);
+        longest = Math.max(longest, atLine.length);
+      }
+    }
+    // Exact, not merely safe: the longest time at time 0 reaches it.
+    assert.equal(longest, bound);
+    assert.ok(bound <= 2 * lineBytesMax + LONG_SERVER_NAME.length + 64);
+  });
+}
+
+Deno.test("atLineBytesMax() leaves room for a 20-digit receive time when lines are short", () => {
+  const lineBytesMax = 24;
+  const line = "IAMAT xxxxxxxxxxx +0+0 1";
+  assert.equal(line.length, lineBytesMax);
+  const atLine = formatAtLine("Hill", 10n ** 29n - 1n, parseIamat(line));
+  assert.equal(atLine.length, atLineBytesMax(lineBytesMax, "Hill".length));
+});

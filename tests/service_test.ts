@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { getLogger } from "@logtape/logtape";
+import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { Counters } from "../lib/counters.ts";
 import type { PlacesBody, PlacesProvider, PlacesQuery } from "../lib/places/provider.ts";
 import { SharedLookups } from "../lib/places/shared.ts";
+import { parseClientLine } from "../lib/protocol.ts";
 import { HerdService, type Reply } from "../lib/service.ts";
 import { ClientStore, type StoredUpdate } from "../lib/store.ts";
 
@@ -38,7 +39,7 @@ interface Harness {
 function harness(
   options: { answer?: Answer; clientsMax?: number; placesTimeoutMs?: number; nowNs?: bigint } = {},
 ): Harness {
-  const store = new ClientStore(options.clientsMax ?? 1000);
+  const store = new ClientStore({ clientsMax: options.clientsMax ?? 1000 });
   const floods: StoredUpdate[] = [];
   const queries: PlacesQuery[] = [];
   const counters = new Counters();
@@ -143,31 +144,31 @@ const IAMAT_REPLIES: Array<{ name: string; nowNs: bigint; line: string; reply: s
 for (const { name, nowNs, line, reply } of IAMAT_REPLIES) {
   Deno.test(`HerdService answers an IAMAT with its AT line: ${name}`, () => {
     const { service } = harness({ nowNs });
-    assert.equal(wireNow(service.handleLine(line, false, live())), reply);
+    assert.equal(wireNow(service.handleLine(line, { signal: live() })), reply);
   });
 }
 
 Deno.test("HerdService stores an IAMAT and floods it exactly once", () => {
   const { service, store, floods } = harness();
   const reply = wireNow(
-    service.handleLine(`IAMAT ${ID} ${LOC} 1621464827.959498503`, false, live()),
+    service.handleLine(`IAMAT ${ID} ${LOC} 1621464827.959498503`, { signal: live() }),
   );
   assert.equal(floods.length, 1);
   assert.equal(floods[0].clientId, ID);
   assert.equal(floods[0].atLine + "\n", reply);
-  assert.equal(floods[0].timeNs, 1621464827_959498503n);
+  assert.ok(floods[0].atLine.endsWith(" 1621464827.959498503"));
   assert.equal(floods[0].fromPeer, undefined);
   assert.equal(store.get(ID)?.atLine + "\n", reply);
 });
 
 Deno.test("HerdService floods each newer IAMAT once and a stale one not at all", () => {
   const { service, floods } = harness();
-  service.handleLine(`IAMAT ${ID} ${LOC} 100`, false, live());
-  service.handleLine(`IAMAT ${ID} ${LOC} 101`, false, live());
+  service.handleLine(`IAMAT ${ID} ${LOC} 100`, { signal: live() });
+  service.handleLine(`IAMAT ${ID} ${LOC} 101`, { signal: live() });
   assert.equal(floods.length, 2);
-  service.handleLine(`IAMAT ${ID} ${LOC} 101`, false, live());
-  service.handleLine(`IAMAT ${ID} ${LOC} 101.000`, false, live());
-  service.handleLine(`IAMAT ${ID} ${LOC} 99`, false, live());
+  service.handleLine(`IAMAT ${ID} ${LOC} 101`, { signal: live() });
+  service.handleLine(`IAMAT ${ID} ${LOC} 101.000`, { signal: live() });
+  service.handleLine(`IAMAT ${ID} ${LOC} 99`, { signal: live() });
   assert.equal(floods.length, 2);
 });
 
@@ -180,8 +181,8 @@ const STALE_TIMES = [
 for (const { name, held, offered } of STALE_TIMES) {
   Deno.test(`HerdService answers a stale IAMAT (${name}) with its own AT line but keeps the held one`, () => {
     const { service, store, floods } = harness({ nowNs: 200_000000000n });
-    const first = wireNow(service.handleLine(`IAMAT ${ID} +1+1 ${held}`, false, live()));
-    const second = wireNow(service.handleLine(`IAMAT ${ID} -2-2 ${offered}`, false, live()));
+    const first = wireNow(service.handleLine(`IAMAT ${ID} +1+1 ${held}`, { signal: live() }));
+    const second = wireNow(service.handleLine(`IAMAT ${ID} -2-2 ${offered}`, { signal: live() }));
     const skew = offered === "100.499999999" ? "+99.500000001" : "+99.500000000";
     assert.equal(second, `AT Smith ${skew} ${ID} -2-2 ${offered}\n`);
     assert.equal(store.get(ID)?.atLine + "\n", first);
@@ -191,17 +192,17 @@ for (const { name, held, offered } of STALE_TIMES) {
 
 Deno.test("HerdService answers an IAMAT for a new client past clientsMax with ? line", () => {
   const { service, store, floods } = harness({ clientsMax: 1 });
-  service.handleLine("IAMAT first +1+1 5", false, live());
+  service.handleLine("IAMAT first +1+1 5", { signal: live() });
   const line = "IAMAT second +1+1 5";
-  assert.equal(wireNow(service.handleLine(line, false, live())), `? ${line}\n`);
+  assert.equal(wireNow(service.handleLine(line, { signal: live() })), `? ${line}\n`);
   assert.equal(store.get("second"), undefined);
   assert.equal(floods.length, 1);
 });
 
 Deno.test("HerdService still updates a known client past clientsMax", () => {
   const { service, floods } = harness({ clientsMax: 1 });
-  service.handleLine("IAMAT first +1+1 5", false, live());
-  const reply = wireNow(service.handleLine("IAMAT first +2+2 6", false, live()));
+  service.handleLine("IAMAT first +1+1 5", { signal: live() });
+  const reply = wireNow(service.handleLine("IAMAT first +2+2 6", { signal: live() }));
   assert.ok(reply.startsWith("AT Smith "), reply);
   assert.equal(floods.length, 2);
 });
@@ -226,16 +227,44 @@ const INVALID_LINES = [
 for (const { name, line, reply } of INVALID_LINES) {
   Deno.test(`HerdService answers ${name} with ? and the raw line`, () => {
     const { service, floods, queries } = harness();
-    assert.equal(wireNow(service.handleLine(line, false, live())), reply);
+    assert.equal(wireNow(service.handleLine(line, { signal: live() })), reply);
     assert.equal(floods.length, 0);
     assert.equal(queries.length, 0);
   });
 }
 
+Deno.test("HerdService logs why a line is invalid, at debug", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["test"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
+  try {
+    const line = `IAMAT ${ID} ${LOC} 1.7e9`;
+    harness().service.handleLine(line, { signal: live() });
+    const invalid = parseClientLine(line);
+    assert.equal(invalid.kind, "invalid");
+    assert.deepEqual(
+      records.map(({ level, rawMessage, properties }) => ({ level, rawMessage, properties })),
+      [{
+        level: "debug",
+        rawMessage: "invalid line from client: {reason}",
+        properties: { reason: invalid.reason },
+      }],
+    );
+  } finally {
+    await reset();
+  }
+});
+
 Deno.test("HerdService answers a tooLong line with ? and the cut text, even if it parses", () => {
   const { service, store, floods } = harness();
   const cut = `IAMAT ${ID} ${LOC} 5`;
-  assert.equal(wireNow(service.handleLine(cut, true, live())), `? ${cut}\n`);
+  assert.equal(wireNow(service.handleLine(cut, { tooLong: true, signal: live() })), `? ${cut}\n`);
   assert.equal(store.get(ID), undefined);
   assert.equal(floods.length, 0);
 });
@@ -245,7 +274,7 @@ Deno.test("HerdService answers a tooLong line of binary bytes byte for byte", ()
   const cut = Array.from({ length: 256 }, (_, code) => String.fromCharCode(code))
     .filter((char) => char !== "\n")
     .join("");
-  assert.equal(wireNow(service.handleLine(cut, true, live())), `? ${cut}\n`);
+  assert.equal(wireNow(service.handleLine(cut, { tooLong: true, signal: live() })), `? ${cut}\n`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -254,25 +283,25 @@ Deno.test("HerdService answers a tooLong line of binary bytes byte for byte", ()
 Deno.test("HerdService answers WHATSAT for an unknown client with ? line and no lookup", async () => {
   const { service, queries } = harness();
   const line = "WHATSAT nobody 10 5";
-  assert.equal(await wire(service.handleLine(line, false, live())), `? ${line}\n`);
+  assert.equal(await wire(service.handleLine(line, { signal: live() })), `? ${line}\n`);
   assert.equal(queries.length, 0);
 });
 
 Deno.test("HerdService answers WHATSAT for another client than the one it knows with ? line", async () => {
   const { service } = harness();
-  service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live());
+  service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() });
   const line = `WHATSAT ${ID.toUpperCase()} 10 5`;
-  assert.equal(await wire(service.handleLine(line, false, live())), `? ${line}\n`);
+  assert.equal(await wire(service.handleLine(line, { signal: live() })), `? ${line}\n`);
 });
 
 for (const bound of [1, 5, 20]) {
   Deno.test(`HerdService answers WHATSAT with the AT line, the body cut to ${bound} and an empty line`, async () => {
     const { service } = harness();
     const at = wireNow(
-      service.handleLine(`IAMAT ${ID} ${LOC} 1621464827.959498503`, false, live()),
+      service.handleLine(`IAMAT ${ID} ${LOC} 1621464827.959498503`, { signal: live() }),
     );
     const reply = await whatsatReply(
-      service.handleLine(`WHATSAT ${ID} 10 ${bound}`, false, live()),
+      service.handleLine(`WHATSAT ${ID} 10 ${bound}`, { signal: live() }),
     );
     assert.equal(reply.atLine + "\n", at);
     assert.deepEqual(reply.body, { ...okBody(20), results: okBody(20).results.slice(0, bound) });
@@ -282,8 +311,8 @@ for (const bound of [1, 5, 20]) {
 
 Deno.test("HerdService's WHATSAT reply is exactly AT line, \\n, JSON, \\n\\n", async () => {
   const { service } = harness({ answer: () => Promise.resolve(okBody(2)) });
-  service.handleLine("IAMAT a +1+1 5", false, live());
-  const reply = await wire(service.handleLine("WHATSAT a 1 20", false, live()));
+  service.handleLine("IAMAT a +1+1 5", { signal: live() });
+  const reply = await wire(service.handleLine("WHATSAT a 1 20", { signal: live() }));
   assert.equal(
     reply,
     "AT Smith +1621464823.223371889 a +1+1 5\n" +
@@ -295,8 +324,8 @@ Deno.test("HerdService's WHATSAT reply is exactly AT line, \\n, JSON, \\n\\n", a
 Deno.test("HerdService answers WHATSAT with the AT line its origin server wrote", async () => {
   const { service, store } = harness();
   const atLine = `AT Campbell -0.000500000 ${ID} ${LOC} 1621464827.959498503`;
-  store.offer({ clientId: ID, atLine }, "Singleton");
-  const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 3`, false, live()));
+  store.offer({ clientId: ID, atLine }, { fromPeer: "Singleton" });
+  const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 3`, { signal: live() }));
   assert.equal(reply.atLine, atLine);
   assert.equal(reply.body.results.length, 3);
 });
@@ -304,8 +333,8 @@ Deno.test("HerdService answers WHATSAT with the AT line its origin server wrote"
 Deno.test("HerdService answers WHATSAT for a client id of non-ASCII bytes, AT line byte for byte", async () => {
   const { service } = harness();
   const id = "caf\u00e9\u00ff";
-  const at = wireNow(service.handleLine(`IAMAT ${id} +1+1 5`, false, live()));
-  const bytes = await service.handleLine(`WHATSAT ${id} 10 1`, false, live());
+  const at = wireNow(service.handleLine(`IAMAT ${id} +1+1 5`, { signal: live() }));
+  const bytes = await service.handleLine(`WHATSAT ${id} 10 1`, { signal: live() });
   const text = Buffer.from(bytes).toString("latin1");
   assert.ok(text.startsWith(at), JSON.stringify(text));
 });
@@ -322,8 +351,8 @@ const QUERIES = [
 for (const { name, radius, metres } of QUERIES) {
   Deno.test(`HerdService asks the provider for the stored location and ${name} in metres`, async () => {
     const { service, queries } = harness();
-    service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live());
-    await service.handleLine(`WHATSAT ${ID} ${radius} 5`, false, live());
+    service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() });
+    await service.handleLine(`WHATSAT ${ID} ${radius} 5`, { signal: live() });
     assert.equal(queries.length, 1);
     assert.equal(queries[0].latitude, 34.06893);
     assert.equal(queries[0].longitude, -118.445127);
@@ -333,10 +362,10 @@ for (const { name, radius, metres } of QUERIES) {
 
 Deno.test("HerdService asks for the location held when the WHATSAT is read", async () => {
   const { service, queries } = harness();
-  service.handleLine(`IAMAT ${ID} +10-20 5`, false, live());
-  await service.handleLine(`WHATSAT ${ID} 10 5`, false, live());
-  service.handleLine(`IAMAT ${ID} -30.5+40.25 6`, false, live());
-  await service.handleLine(`WHATSAT ${ID} 10 5`, false, live());
+  service.handleLine(`IAMAT ${ID} +10-20 5`, { signal: live() });
+  await service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() });
+  service.handleLine(`IAMAT ${ID} -30.5+40.25 6`, { signal: live() });
+  await service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() });
   assert.deepEqual(queries.map((query) => [query.latitude, query.longitude]), [[10, -20], [
     -30.5,
     40.25,
@@ -346,9 +375,9 @@ Deno.test("HerdService asks for the location held when the WHATSAT is read", asy
 Deno.test("HerdService's WHATSAT reply carries the AT line held when it was read", async () => {
   let answer: (body: PlacesBody) => void = () => {};
   const { service } = harness({ answer: () => new Promise((resolve) => (answer = resolve)) });
-  const firstAt = wireNow(service.handleLine(`IAMAT ${ID} +10-20 5`, false, live()));
-  const pending = service.handleLine(`WHATSAT ${ID} 10 5`, false, live());
-  service.handleLine(`IAMAT ${ID} -30-40 6`, false, live());
+  const firstAt = wireNow(service.handleLine(`IAMAT ${ID} +10-20 5`, { signal: live() }));
+  const pending = service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() });
+  service.handleLine(`IAMAT ${ID} -30-40 6`, { signal: live() });
   answer(okBody(1));
   const reply = await whatsatReply(pending);
   assert.equal(reply.atLine + "\n", firstAt);
@@ -377,8 +406,8 @@ const UPSTREAM_BODIES: Array<{ name: string; body: PlacesBody }> = [
 for (const { name, body } of UPSTREAM_BODIES) {
   Deno.test(`HerdService passes an upstream ${name} body through`, async () => {
     const { service } = harness({ answer: () => Promise.resolve(body) });
-    service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live());
-    const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 5`, false, live()));
+    service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() });
+    const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() }));
     assert.deepEqual(reply.body, body);
     assert.deepEqual(Object.keys(reply.body), Object.keys(body));
   });
@@ -387,16 +416,16 @@ for (const { name, body } of UPSTREAM_BODIES) {
 Deno.test("HerdService's WHATSAT body holds no empty line when upstream strings hold one", async () => {
   const body = { html_attributions: ["a\n\nb"], results: [{ name: "x\n\n\ny" }], status: "OK" };
   const { service } = harness({ answer: () => Promise.resolve(body) });
-  service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live());
-  const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 5`, false, live()));
+  service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() });
+  const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() }));
   assert.deepEqual(reply.body, body);
 });
 
 Deno.test("HerdService's WHATSAT body keeps non-ASCII text as UTF-8", async () => {
   const body = { html_attributions: [], results: [{ name: "Café 東京" }], status: "OK" };
   const { service } = harness({ answer: () => Promise.resolve(body) });
-  service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live());
-  const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 5`, false, live()));
+  service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() });
+  const reply = await whatsatReply(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() }));
   assert.equal((reply.body.results[0] as { name: string }).name, "Café 東京");
   assert.ok(reply.bodyText.includes("Café 東京"), reply.bodyText);
 });
@@ -410,17 +439,17 @@ async function settledNow(reply: Reply): Promise<Uint8Array | "pending"> {
 // placesTimeoutMs is far away in the abort tests: the abort alone must settle the reply.
 Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when its signal is already aborted", async () => {
   const { service } = harness({ answer: answers.never, placesTimeoutMs: 600_000 });
-  const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live()));
-  const reply = await settledNow(service.handleLine(`WHATSAT ${ID} 10 5`, false, aborted()));
+  const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() }));
+  const reply = await settledNow(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: aborted() }));
   assert.notEqual(reply, "pending");
   assert.equal(await wire(reply as Uint8Array), `${at}${UNKNOWN_ERROR_BODY}\n\n`);
 });
 
 Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when its signal aborts while pending", async () => {
   const { service } = harness({ answer: answers.never, placesTimeoutMs: 600_000 });
-  const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live()));
+  const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() }));
   const controller = new AbortController();
-  const pending = service.handleLine(`WHATSAT ${ID} 10 5`, false, controller.signal);
+  const pending = service.handleLine(`WHATSAT ${ID} 10 5`, { signal: controller.signal });
   assert.equal(await settledNow(pending), "pending");
   controller.abort();
   const reply = await settledNow(pending);
@@ -430,9 +459,9 @@ Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when its signal aborts
 
 Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when the provider outlasts placesTimeoutMs", async () => {
   const { service } = harness({ answer: answers.never, placesTimeoutMs: 20 });
-  const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, false, live()));
+  const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() }));
   assert.equal(
-    await wire(service.handleLine(`WHATSAT ${ID} 10 5`, false, live())),
+    await wire(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() })),
     `${at}${UNKNOWN_ERROR_BODY}\n\n`,
   );
 });

@@ -4,13 +4,14 @@ import {
   type ClientUpdate,
   compareTimeTexts,
   compareUpdates,
+  STORED_CLIENT_OVERHEAD_BYTES,
+  storedClientBytes,
   type StoredUpdate,
 } from "../lib/store.ts";
 
 const CLIENTS_MAX = 1_000;
 
 /** An update with its exact time beside it, to check what the store reports. */
-type TimedUpdate = ClientUpdate & { timeNs: bigint };
 
 /** An update as an origin server would announce it for `clientId` at `time` seconds. */
 function update(
@@ -18,17 +19,15 @@ function update(
   time: string,
   origin = "Hill",
   skew = "+0.000000001",
-): TimedUpdate {
-  const [seconds, fraction = ""] = time.split(".");
-  const timeNs = BigInt(seconds) * 1_000_000_000n + BigInt(fraction.padEnd(9, "0"));
-  return { clientId, timeNs, atLine: `AT ${origin} ${skew} ${clientId} +1+1 ${time}` };
+): ClientUpdate {
+  return { clientId, atLine: `AT ${origin} ${skew} ${clientId} +1+1 ${time}` };
 }
 
-/** A stored update's fields as a plain object (its time is a getter). */
+/** A stored update's fields as a plain object, to compare with the update offered. */
 function fieldsOf(stored: StoredUpdate | undefined) {
   if (stored === undefined) return undefined;
-  const { clientId, atLine, timeNs, fromPeer, seq } = stored;
-  return { clientId, timeNs, atLine, fromPeer, seq };
+  const { clientId, atLine, fromPeer, seq } = stored;
+  return { clientId, atLine, fromPeer, seq };
 }
 
 function seqsOf(store: ClientStore, afterSeq: number): Array<[string, number]> {
@@ -39,7 +38,7 @@ function seqsOf(store: ClientStore, afterSeq: number): Array<[string, number]> {
 // A client's own IAMAT: strictly newer time only
 
 const CLIENT_OFFERS: Array<
-  { name: string; held: TimedUpdate; offered: TimedUpdate; result: string }
+  { name: string; held: ClientUpdate; offered: ClientUpdate; result: string }
 > = [
   {
     name: "a later time is stored",
@@ -87,20 +86,19 @@ const CLIENT_OFFERS: Array<
 
 for (const { name, held, offered, result } of CLIENT_OFFERS) {
   Deno.test(`ClientStore.offer() from a client: ${name}`, () => {
-    const store = new ClientStore(CLIENTS_MAX);
-    assert.equal(store.offer(held, undefined), "stored");
-    assert.equal(store.offer(offered, undefined), result);
+    const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+    assert.equal(store.offer(held), "stored");
+    assert.equal(store.offer(offered), result);
     const winner = result === "stored" ? offered : held;
     assert.equal(store.get("a")?.atLine, winner.atLine);
-    assert.equal(store.get("a")?.timeNs, winner.timeNs);
     assert.equal(store.lastSeq, result === "stored" ? 2 : 1);
   });
 }
 
 Deno.test("ClientStore.offer() stores a client's first IAMAT with no peer", () => {
-  const store = new ClientStore(CLIENTS_MAX);
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
   const first = update("a", "5");
-  assert.equal(store.offer(first, undefined), "stored");
+  assert.equal(store.offer(first), "stored");
   assert.deepEqual(fieldsOf(store.get("a")), { ...first, fromPeer: undefined, seq: 1 });
   assert.equal(store.size, 1);
 });
@@ -109,7 +107,7 @@ Deno.test("ClientStore.offer() stores a client's first IAMAT with no peer", () =
 // Between servers: time, then AT line bytes
 
 const PEER_OFFERS: Array<
-  { name: string; held: TimedUpdate; offered: TimedUpdate; result: string }
+  { name: string; held: ClientUpdate; offered: ClientUpdate; result: string }
 > = [
   {
     name: "a later time is stored whatever its AT line",
@@ -163,9 +161,9 @@ const PEER_OFFERS: Array<
 
 for (const { name, held, offered, result } of PEER_OFFERS) {
   Deno.test(`ClientStore.offer() from a peer: ${name}`, () => {
-    const store = new ClientStore(CLIENTS_MAX);
-    assert.equal(store.offer(held, "Jaquez"), "stored");
-    assert.equal(store.offer(offered, "Singleton"), result);
+    const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+    assert.equal(store.offer(held, { fromPeer: "Jaquez" }), "stored");
+    assert.equal(store.offer(offered, { fromPeer: "Singleton" }), result);
     const winner = result === "stored" ? offered : held;
     assert.equal(store.get("a")?.atLine, winner.atLine);
     assert.equal(store.get("a")?.fromPeer, result === "stored" ? "Singleton" : "Jaquez");
@@ -232,8 +230,10 @@ for (const { name, updates, winner } of CONVERGING_SETS) {
     const orders = permutations(updates);
     assert.equal(orders.length, 6);
     for (const order of orders) {
-      const store = new ClientStore(CLIENTS_MAX);
-      for (const [index, offered] of order.entries()) store.offer(offered, `peer${index}`);
+      const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+      for (const [index, offered] of order.entries()) {
+        store.offer(offered, { fromPeer: `peer${index}` });
+      }
       assert.equal(
         store.get("a")?.atLine,
         updates[winner].atLine,
@@ -247,63 +247,105 @@ for (const { name, updates, winner } of CONVERGING_SETS) {
 // clientsMax
 
 Deno.test("ClientStore.offer() is full for a new client past clientsMax", () => {
-  const store = new ClientStore(2);
-  assert.equal(store.offer(update("a", "1"), undefined), "stored");
-  assert.equal(store.offer(update("b", "1"), undefined), "stored");
-  assert.equal(store.offer(update("c", "1"), undefined), "full");
+  const store = new ClientStore({ clientsMax: 2 });
+  assert.equal(store.offer(update("a", "1")), "stored");
+  assert.equal(store.offer(update("b", "1")), "stored");
+  assert.equal(store.offer(update("c", "1")), "clientsMax");
   assert.equal(store.get("c"), undefined);
   assert.equal(store.size, 2);
   assert.equal(store.lastSeq, 2);
 });
 
 Deno.test("ClientStore.offer() still updates existing clients when full", () => {
-  const store = new ClientStore(2);
-  store.offer(update("a", "1"), undefined);
-  store.offer(update("b", "1"), undefined);
-  assert.equal(store.offer(update("a", "2"), undefined), "stored");
-  assert.equal(store.offer(update("b", "2", "Smith"), "Smith"), "stored");
-  assert.equal(store.get("a")?.timeNs, 2_000_000_000n);
-  assert.equal(store.get("b")?.timeNs, 2_000_000_000n);
+  const store = new ClientStore({ clientsMax: 2 });
+  store.offer(update("a", "1"));
+  store.offer(update("b", "1"));
+  assert.equal(store.offer(update("a", "2")), "stored");
+  assert.equal(store.offer(update("b", "2", "Smith"), { fromPeer: "Smith" }), "stored");
+  assert.equal(store.get("a")?.atLine, update("a", "2").atLine);
+  assert.equal(store.get("b")?.atLine, update("b", "2", "Smith").atLine);
   assert.equal(store.size, 2);
 });
 
 Deno.test("ClientStore.offer() judges staleness before fullness for a held client", () => {
-  const store = new ClientStore(1);
-  store.offer(update("a", "5"), undefined);
-  assert.equal(store.offer(update("a", "4"), undefined), "stale");
-  assert.equal(store.offer(update("b", "9"), undefined), "full");
+  const store = new ClientStore({ clientsMax: 1 });
+  store.offer(update("a", "5"));
+  assert.equal(store.offer(update("a", "4")), "stale");
+  assert.equal(store.offer(update("b", "9")), "clientsMax");
 });
 
 Deno.test("ClientStore with clientsMax 1 holds one client", () => {
-  const store = new ClientStore(1);
-  assert.equal(store.offer(update("only", "1"), undefined), "stored");
-  assert.equal(store.offer(update("other", "1"), undefined), "full");
+  const store = new ClientStore({ clientsMax: 1 });
+  assert.equal(store.offer(update("only", "1")), "stored");
+  assert.equal(store.offer(update("other", "1")), "clientsMax");
   assert.equal(store.size, 1);
+});
+
+// ---------------------------------------------------------------------------------------------
+// storeBytesMax
+
+Deno.test("ClientStore counts each client as its AT line, its id and the fixed overhead", () => {
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  const a = update("a", "1");
+  store.offer(a);
+  assert.equal(store.bytes, a.atLine.length + 1 + STORED_CLIENT_OVERHEAD_BYTES);
+  assert.equal(store.bytes, storedClientBytes(a));
+  const longer = update("a", "2.123456789");
+  store.offer(longer);
+  assert.equal(store.bytes, storedClientBytes(longer), "a replaced line counts once");
+  store.offer(update("a", "3"));
+  assert.equal(store.bytes, storedClientBytes(update("a", "3")), "a shorter line frees bytes");
+});
+
+Deno.test("ClientStore.offer() refuses a new client that would pass storeBytesMax", () => {
+  const one = storedClientBytes(update("a", "1"));
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX, storeBytesMax: 2 * one });
+  assert.equal(store.offer(update("a", "1")), "stored");
+  assert.equal(store.offer(update("b", "1"), { fromPeer: "Hill" }), "stored");
+  assert.equal(store.bytes, 2 * one);
+  assert.equal(store.offer(update("c", "1")), "storeBytesMax");
+  assert.equal(store.offer(update("c", "1"), { fromPeer: "Hill" }), "storeBytesMax");
+  assert.equal(store.get("c"), undefined);
+  assert.equal(store.lastSeq, 2, "a refused update takes no sequence number");
+  assert.equal(store.bytes, 2 * one);
+  assert.equal(store.offer(update("a", "2")), "stored", "same-size updates still fit");
+});
+
+Deno.test("ClientStore.offer() refuses an update that grows a held line past storeBytesMax", () => {
+  const store = new ClientStore({
+    clientsMax: CLIENTS_MAX,
+    storeBytesMax: storedClientBytes(update("a", "1")) + 3,
+  });
+  store.offer(update("a", "1"));
+  assert.equal(store.offer(update("a", "2.12")), "stored", "3 bytes more fit exactly");
+  assert.equal(store.offer(update("a", "3.123")), "storeBytesMax");
+  assert.equal(store.get("a")?.atLine, update("a", "2.12").atLine);
+  assert.equal(store.offer(update("a", "4")), "stored", "a shorter line always fits");
 });
 
 // ---------------------------------------------------------------------------------------------
 // Change sequence
 
 Deno.test("ClientStore.lastSeq is 0 for an empty store and counts stored changes only", () => {
-  const store = new ClientStore(2);
+  const store = new ClientStore({ clientsMax: 2 });
   assert.equal(store.lastSeq, 0);
-  store.offer(update("a", "5"), undefined);
+  store.offer(update("a", "5"));
   assert.equal(store.lastSeq, 1);
-  store.offer(update("a", "5"), undefined); // stale
-  store.offer(update("a", "4"), "Hill"); // stale
+  store.offer(update("a", "5")); // stale
+  store.offer(update("a", "4"), { fromPeer: "Hill" }); // stale
   assert.equal(store.lastSeq, 1);
-  store.offer(update("b", "5"), undefined);
-  store.offer(update("c", "5"), undefined); // full
+  store.offer(update("b", "5"));
+  store.offer(update("c", "5")); // full
   assert.equal(store.lastSeq, 2);
-  store.offer(update("a", "6"), "Smith");
+  store.offer(update("a", "6"), { fromPeer: "Smith" });
   assert.equal(store.lastSeq, 3);
 });
 
 Deno.test("ClientStore.changesAfter() returns only later changes, in change order", () => {
-  const store = new ClientStore(CLIENTS_MAX);
-  store.offer(update("a", "1"), undefined);
-  store.offer(update("b", "1"), undefined);
-  store.offer(update("c", "1"), undefined);
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  store.offer(update("a", "1"));
+  store.offer(update("b", "1"));
+  store.offer(update("c", "1"));
   assert.deepEqual(seqsOf(store, 0), [["a", 1], ["b", 2], ["c", 3]]);
   assert.deepEqual(seqsOf(store, 1), [["b", 2], ["c", 3]]);
   assert.deepEqual(seqsOf(store, 2), [["c", 3]]);
@@ -311,40 +353,40 @@ Deno.test("ClientStore.changesAfter() returns only later changes, in change orde
 });
 
 Deno.test("ClientStore.changesAfter(): a changed entry moves to the end with a new seq", () => {
-  const store = new ClientStore(CLIENTS_MAX);
-  store.offer(update("a", "1"), undefined);
-  store.offer(update("b", "1"), undefined);
-  store.offer(update("c", "1"), undefined);
-  store.offer(update("a", "2"), "Hill");
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  store.offer(update("a", "1"));
+  store.offer(update("b", "1"));
+  store.offer(update("c", "1"));
+  store.offer(update("a", "2"), { fromPeer: "Hill" });
   assert.deepEqual(seqsOf(store, 0), [["b", 2], ["c", 3], ["a", 4]]);
   assert.deepEqual(seqsOf(store, 3), [["a", 4]]);
-  store.offer(update("b", "2"), undefined);
+  store.offer(update("b", "2"));
   assert.deepEqual(seqsOf(store, 0), [["c", 3], ["a", 4], ["b", 5]]);
   assert.deepEqual(seqsOf(store, 4), [["b", 5]]);
   assert.equal(store.lastSeq, 5);
 });
 
 Deno.test("ClientStore.changesAfter(): a stale offer does not move or renumber an entry", () => {
-  const store = new ClientStore(CLIENTS_MAX);
-  store.offer(update("a", "5"), undefined);
-  store.offer(update("b", "5"), undefined);
-  store.offer(update("a", "5"), undefined);
-  store.offer(update("a", "1", "Smith"), "Smith");
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  store.offer(update("a", "5"));
+  store.offer(update("b", "5"));
+  store.offer(update("a", "5"));
+  store.offer(update("a", "1", "Smith"), { fromPeer: "Smith" });
   assert.deepEqual(seqsOf(store, 0), [["a", 1], ["b", 2]]);
   assert.deepEqual(seqsOf(store, 1), [["b", 2]]);
 });
 
 Deno.test("ClientStore.changesAfter() yields the stored update with its origin", () => {
-  const store = new ClientStore(CLIENTS_MAX);
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
   const fromSmith = update("a", "5", "Smith");
-  store.offer(fromSmith, "Smith");
+  store.offer(fromSmith, { fromPeer: "Smith" });
   assert.deepEqual([...store.changesAfter(0)].map(fieldsOf), [
     { ...fromSmith, fromPeer: "Smith", seq: 1 },
   ]);
 });
 
 Deno.test("ClientStore: after many changes of few clients, changesAfter is still exact", () => {
-  const store = new ClientStore(CLIENTS_MAX);
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
   const latestSeq = new Map<string, number>();
   // Far more changes than clients: stale journal entries are dropped along the way.
   for (let i = 1; i <= 20_000; i++) {
@@ -360,8 +402,8 @@ Deno.test("ClientStore: after many changes of few clients, changesAfter is still
 });
 
 Deno.test("ClientStore.changesAfter(): a walk meets changes made while it runs", () => {
-  const store = new ClientStore(CLIENTS_MAX);
-  for (let i = 0; i < 100; i++) store.offer(update(`c${i}`, "1"), undefined);
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  for (let i = 0; i < 100; i++) store.offer(update(`c${i}`, "1"));
   const met = new Map<string, string>();
   let time = 2;
   let steps = 0;
@@ -395,7 +437,7 @@ for (const [a, b, sign] of TIME_ORDER) {
 }
 
 Deno.test("ClientStore keeps any id of wire bytes exactly, quotes and control bytes included", () => {
-  const store = new ClientStore(CLIENTS_MAX);
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
   const ids = [
     '"quoted"',
     "back\\slash",
@@ -403,7 +445,7 @@ Deno.test("ClientStore keeps any id of wire bytes exactly, quotes and control by
     "\u00e9\u00ff\u00a0",
     "x".repeat(300),
   ];
-  for (const id of ids) store.offer(update(id, "1"), undefined);
+  for (const id of ids) store.offer(update(id, "1"));
   for (const id of ids) assert.equal(store.get(id)?.clientId, id);
   assert.deepEqual([...store.changesAfter(0)].map((stored) => stored.clientId), ids);
 });

@@ -296,7 +296,7 @@ Deno.test("each client limit is enforced, logged and counted; other clients unaf
       ["limit_output_bytes", /client \S+ closed: output limit/],
       ["limit_connections_max", /connectionsMax reached: closed \S+ without reply/],
       ["limit_idle_timeout", /client \S+ closed: idle timeout/],
-      ["limit_clients_max", /clientsMax reached: refused new client fill\.\d+/],
+      ["limit_clients_max", /clientsMax reached: refused IAMAT for fill\.\d+/],
     ] as const;
     const counters = lastCounters(log);
     for (const [counter, logged] of hits) {

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { newNonce, type PeerExchange, PeerSecret } from "../../lib/peer_auth.ts";
+import { PEER_PROTOCOL_VERSION } from "../../lib/peer_protocol.ts";
 import { type Herd, pollUntil, startHerd } from "../support/herd_processes.ts";
 import { heldAtLines, WireClient } from "../support/wire_client.ts";
 
@@ -61,6 +62,9 @@ async function waitAuthFailure(herd: Herd, server: string, peer: string, seen = 
     what: `${server} to log a failed authentication of ${peer} (after ${seen})`,
   });
 }
+
+/** The line a linked peer sends first: what it has of Smith (nothing, from a fresh epoch). */
+const HAVE_NOTHING = "HAVE 0123456789abcdef - 0";
 
 /** A peer's update line carrying a made-up AT line from Campbell for `clientId`. */
 function updateLine(clientId: string): string {
@@ -175,11 +179,13 @@ Deno.test("peer auth: the same secret links, a wrong one or none never does", as
     /** Ways in, most with an update for `id`; after each, Smith must close and not know `id`. */
     const forgeries: Record<string, (client: WireClient, id: string) => Promise<void>> = {
       "an update straight after the hello": async (client, id) => {
-        await client.write(`PEER Campbell 1\n${updateLine(id)}\n`);
+        await client.write(`PEER Campbell ${PEER_PROTOCOL_VERSION}\n${updateLine(id)}\n`);
         received.push(await client.readLine(), await client.readLine());
       },
       "a made-up proof straight after the hello": async (client, id) => {
-        await client.write(`PEER Campbell 1\nPROOF ${newNonce()}\n${updateLine(id)}\n`);
+        await client.write(
+          `PEER Campbell ${PEER_PROTOCOL_VERSION}\nPROOF ${newNonce()}\n${updateLine(id)}\n`,
+        );
         received.push(await client.readLine(), await client.readLine());
       },
       "an update instead of the proof": async (client, id) => {
@@ -191,7 +197,7 @@ Deno.test("peer auth: the same secret links, a wrong one or none never does", as
         await client.write(`PROOF ${await wrongSecret.prove(exchange)}\n${updateLine(id)}\n`);
       },
       "silence after the hello, until the handshake times out": async (client) => {
-        await client.write("PEER Campbell 1\n");
+        await client.write(`PEER Campbell ${PEER_PROTOCOL_VERSION}\n`);
         received.push(await client.readLine(), await client.readLine());
       },
     };
@@ -226,7 +232,7 @@ Deno.test("peer auth: the same secret links, a wrong one or none never does", as
       await using client = await WireClient.connect(herd.port("Smith"));
       const exchange = await beginAsCampbell(client, received);
       recorded = { nonce: exchange.selfNonce, proof: await secret.prove(exchange) };
-      await client.write(`PROOF ${recorded.proof}\n${updateLine("genuine")}\n`);
+      await client.write(`PROOF ${recorded.proof}\n${HAVE_NOTHING}\n${updateLine("genuine")}\n`);
       const have = await client.readLine();
       received.push(have);
       assert.match(have, /^HAVE /);
@@ -236,9 +242,9 @@ Deno.test("peer auth: the same secret links, a wrong one or none never does", as
       });
     }
     await using replay = await WireClient.connect(herd.port("Smith"));
-    await replay.write(`PEER Campbell 1\nCHALLENGE ${recorded.nonce}\n`);
+    await replay.write(`PEER Campbell ${PEER_PROTOCOL_VERSION}\nCHALLENGE ${recorded.nonce}\n`);
     for (let line = 0; line < 3; line++) received.push(await replay.readLine());
-    await replay.write(`PROOF ${recorded.proof}\n${updateLine("replayed")}\n`);
+    await replay.write(`PROOF ${recorded.proof}\n${HAVE_NOTHING}\n${updateLine("replayed")}\n`);
     const rest = await replay.readUntilEof({ timeoutMs: CLOSE_TIMEOUT_MS });
     received.push(rest);
     assert.equal(rest, "", `Smith took a replayed proof: ${rest}`);
@@ -265,10 +271,10 @@ Deno.test("peer auth: the same secret links, a wrong one or none never does", as
  */
 async function beginAsCampbell(client: WireClient, received: string[]): Promise<PeerExchange> {
   const selfNonce = newNonce();
-  await client.write(`PEER Campbell 1\nCHALLENGE ${selfNonce}\n`);
+  await client.write(`PEER Campbell ${PEER_PROTOCOL_VERSION}\nCHALLENGE ${selfNonce}\n`);
   const lines = [await client.readLine(), await client.readLine(), await client.readLine()];
   received.push(...lines);
-  assert.equal(lines[0], "PEER Smith 1");
+  assert.equal(lines[0], `PEER Smith ${PEER_PROTOCOL_VERSION}`);
   const exchange: PeerExchange = {
     role: "dialler",
     selfName: "Campbell",
@@ -296,7 +302,7 @@ Deno.test("peer auth: a dialling server checks the other end's proof before givi
     await using hill = await WireClient.accept(listener, { timeoutMs: AUTH_ATTEMPT_TIMEOUT_MS });
     const hello = [await hill.readLine(), await hill.readLine()];
     received.push(...hello);
-    assert.equal(hello[0], "PEER Hill 1");
+    assert.equal(hello[0], `PEER Hill ${PEER_PROTOCOL_VERSION}`);
     const exchange: PeerExchange = {
       role: "acceptor",
       selfName: "Jaquez",
@@ -305,7 +311,9 @@ Deno.test("peer auth: a dialling server checks the other end's proof before givi
       peerNonce: challengeOf(hello[1]),
     };
     const proof = await proofWith.prove(exchange);
-    await hill.write(`PEER Jaquez 1\nCHALLENGE ${exchange.selfNonce}\nPROOF ${proof}\n`);
+    await hill.write(
+      `PEER Jaquez ${PEER_PROTOCOL_VERSION}\nCHALLENGE ${exchange.selfNonce}\nPROOF ${proof}\n`,
+    );
     if (proofWith !== secret) {
       const rest = await hill.readUntilEof({ timeoutMs: CLOSE_TIMEOUT_MS });
       received.push(rest);
