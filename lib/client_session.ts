@@ -26,6 +26,8 @@ export interface ClientSessionOptions {
   waitClock?: WaitClock;
 }
 
+/** How long one connection may keep the server busy before it rests for a timer tick. */
+const BUSY_MS_MAX = 2;
 /** How long a client whose replies back up may take none of them before it counts as not reading. */
 const READER_STALL_MS = 1000;
 
@@ -58,6 +60,8 @@ export class ClientSession {
   #serving = false;
   /** Set once the client took none of its replies while they backed up. */
   #readsNothing = false;
+  /** Time spent acting on this connection's lines since it last rested. */
+  #busyMs = 0;
   /** True while held replies wait for the connection to drain before they are handed on. */
   #releaseScheduled = false;
   lastReadMs: number;
@@ -86,10 +90,13 @@ export class ClientSession {
         if (this.#linesInFlightFull) await this.#pauseReading();
         if (this.#isBackedUp && !this.#readsNothing) await this.#waitForSlowReader();
         if (connection.isClosed) return;
+        const handledFromMs = performance.now();
         this.#handle(line);
+        this.#busyMs += performance.now() - handledFromMs;
       }
       if (this.#linesInFlightFull) await this.#pauseReading();
       if (connection.isClosed) return;
+      if (this.#busyMs >= BUSY_MS_MAX) await this.#rest();
       lines = await raceAbort(connection.readLines(), this.#stopping.signal, () => null);
       this.lastReadMs = this.#options.clockMs();
     }
@@ -107,6 +114,19 @@ export class ClientSession {
     this.#stopping.abort();
     // Not serving yet: no line of this client was read, so none is owed a reply.
     if (!this.#serving) this.connection.close();
+  }
+
+  /**
+   * Lets other connections in. Bytes already received are read and acted on in one run of
+   * promise callbacks, and while some connection always has such bytes, the runtime looks for
+   * other sockets' input only every few dozen of its reads: a client sending long lines at
+   * full speed kept every other client waiting 15–30 ms. So a connection that has kept the
+   * server busy for {@link BUSY_MS_MAX} rests for a timer tick; its unread input backs up
+   * meanwhile and pauses its socket, and the others' input is seen at once.
+   */
+  async #rest(): Promise<void> {
+    this.#busyMs = 0;
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
 
   get #linesInFlightFull(): boolean {

@@ -14,7 +14,7 @@ import {
   legacyBodyFromResponse,
   legacyNearbySearchUrl,
 } from "../../lib/places/google_legacy.ts";
-import type { PlacesBody, PlacesQuery } from "../../lib/places/provider.ts";
+import { PLACES_STATUSES, type PlacesBody, type PlacesQuery } from "../../lib/places/provider.ts";
 import {
   ATTEMPTS_MAX,
   decimalText,
@@ -34,14 +34,8 @@ import { ABORT_SLACK_MS, runProviderContract, settlesWithin } from "./provider_c
 
 const API_KEY = "AIzaTestKey-legacy_0123456789abcdefXYZ";
 const UCLA: PlacesQuery = { latitude: 34.06893, longitude: -118.445127, radiusMetres: 10_000 };
-const STATUSES_PASSED_THROUGH = [
-  "OK",
-  "ZERO_RESULTS",
-  "OVER_QUERY_LIMIT",
-  "REQUEST_DENIED",
-  "INVALID_REQUEST",
-  "UNKNOWN_ERROR",
-];
+/** Every Places status is passed through as it is. */
+const STATUSES_PASSED_THROUGH = PLACES_STATUSES;
 
 /** A clock whose sleeps return at once and move time forward by what they slept. */
 function steppingClock() {
