@@ -4,7 +4,7 @@
  * gracefully. The decisions about lines live in the service, those about links in peers.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { deadlineAfter, raceAbort, systemWaitClock } from "./abortable.ts";
+import { deadlineAfter, raceAbort, systemWaitClock, type WaitClock } from "./abortable.ts";
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
 import { NodeSocketConn } from "./node_socket.ts";
@@ -58,7 +58,10 @@ export interface HerdServerOptions {
   dataDirFileSystem?: LogFileSystem;
   /** HERD_SECRET, which every peer must prove it knows; peers are unauthenticated without. */
   peerSecret?: PeerSecret;
+  /** Wall-clock time for skews; default the system's. */
   clockNs?: () => bigint;
+  /** Monotonic time and waiting, for idle connections and peer links; default the system's. */
+  waitClock?: WaitClock;
 }
 
 /** Wall-clock time in integer nanoseconds, finer than Date.now() where the platform allows. */
@@ -71,6 +74,7 @@ export class HerdServer {
   readonly store: ClientStore;
   readonly peers: PeerLinks;
   readonly #options: HerdServerOptions;
+  readonly #waitClock: WaitClock;
   readonly #service: HerdService;
   readonly #sessions = new Set<ClientSession>();
   /** Connections that said hello as a peer and are not links yet: they count as clients do. */
@@ -85,6 +89,7 @@ export class HerdServer {
 
   constructor(options: HerdServerOptions) {
     this.#options = options;
+    this.#waitClock = options.waitClock ?? systemWaitClock;
     const { config, name, logger } = options;
     this.counters = options.counters;
     this.store = new ClientStore({
@@ -117,7 +122,7 @@ export class HerdServer {
       counters: this.counters,
       secret: options.peerSecret,
       dial: dialTcp,
-      clock: systemWaitClock,
+      clock: this.#waitClock,
       random: Math.random,
       // Links are not read while the data dir is behind: their updates would only wait.
       readGate: updateLog &&
@@ -283,7 +288,7 @@ export class HerdServer {
       linesInFlightMax: config.limits.linesInFlightMax,
       logger,
       counters: this.counters,
-      clockMs: Date.now,
+      clockMs: () => this.#waitClock.nowMs(),
       stopSignal: this.#stopLookups.signal,
     });
     this.#sessions.add(session);
@@ -317,7 +322,7 @@ export class HerdServer {
 
   #closeIdle(): void {
     const { idleTimeoutMs } = this.#options.config.limits;
-    const now = Date.now();
+    const now = this.#waitClock.nowMs();
     for (const session of this.#sessions) {
       if (now - session.lastReadMs >= idleTimeoutMs) {
         this.counters.add("limit_idle_timeout");

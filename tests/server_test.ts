@@ -3,12 +3,14 @@
  * returns — also those that came from a neighbour, whose writes nobody waits for — and a
  * restart over the same directory holds them again; a data dir in a newer format is refused
  * with a DataDirError; while the disk fails, IAMATs past dataDirBacklogMax are refused and
- * WHATSATs still answered, until the backlog drains.
+ * WHATSATs still answered, until the backlog drains. And the idle timeout on the server's
+ * injected clock.
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
 import { validateConfig } from "../lib/config.ts";
 import { Counters } from "../lib/counters.ts";
+import { systemWaitClock } from "../lib/abortable.ts";
 import { unknownErrorBody } from "../lib/places/provider.ts";
 import { DataDirError, HerdServer, type HerdServerOptions } from "../lib/server.ts";
 import { freePorts, pollUntil } from "./support/herd_processes.ts";
@@ -137,4 +139,32 @@ Deno.test("while the disk fails, IAMATs past dataDirBacklogMax get `? line`, WHA
     const held = Deno.readTextFileSync(updateLogPath(dataDir, "Hill"));
     for (const id of ["known", "a0", "a1", "a2", "late"]) assert.match(held, new RegExp(` ${id} `));
   });
+});
+
+Deno.test("a client silent for idleTimeoutMs on the server's clock is closed; a busy one is not", async () => {
+  let nowMs = 0;
+  const clock = { ...systemWaitClock, nowMs: () => nowMs };
+  const [port] = freePorts(1);
+  const server = serverIn("", port, {
+    dataDir: undefined,
+    limits: { idleTimeoutMs: 600_000 },
+    waitClock: clock,
+  });
+  await server.start();
+  try {
+    await using silent = await WireClient.connect(port);
+    await using busy = await WireClient.connect(port);
+    await busy.write("IAMAT busy +1+1 1\n");
+    assert.match(await busy.readLine(), /^AT Hill /);
+    nowMs = 300_000; // half the timeout: both still open
+    await busy.write("IAMAT busy +1+1 2\n");
+    assert.match(await busy.readLine(), /^AT Hill /);
+    nowMs = 600_000; // the silent one's ten minutes are up; the busy one spoke 5 minutes ago
+    assert.equal(await silent.readUntilEof({ timeoutMs: 3000 }), "");
+    await busy.write("IAMAT busy +1+1 3\n");
+    assert.match(await busy.readLine(), /^AT Hill /, "the busy client is still served");
+    assert.equal(server.counters.get("limit_idle_timeout"), 1);
+  } finally {
+    await server.stop();
+  }
 });
