@@ -11,6 +11,12 @@ export interface ServerAddress {
   port: number;
 }
 
+/** One server of the config: where it listens, and where its monitor does (if it has one). */
+export interface ServerConfig extends ServerAddress {
+  /** The HTTP monitor's address; undefined when the server has none. */
+  monitor: ServerAddress | undefined;
+}
+
 /** The limits table of the contract; every value is a positive whole number. */
 export interface Limits {
   placesTimeoutMs: number;
@@ -26,13 +32,14 @@ export interface Limits {
   storeBytesMax: number;
   peerHeartbeatMs: number;
   dataDirBacklogMax: number;
+  monitorSubscribersMax: number;
 }
 
 /** Which Places API (New) fields are requested: Pro, or Pro plus the Enterprise fields. */
 export type PlacesFieldTier = "pro" | "enterprise";
 
 export interface Config {
-  servers: ReadonlyMap<string, ServerAddress>;
+  servers: ReadonlyMap<string, ServerConfig>;
   /** Each server's neighbours, sorted by name. */
   neighbours: ReadonlyMap<string, readonly string[]>;
   limits: Limits;
@@ -62,6 +69,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   storeBytesMax: 2147483648,
   peerHeartbeatMs: 5000,
   dataDirBacklogMax: 100000,
+  monitorSubscribersMax: 64,
 };
 
 /** Inclusive ranges; outside them a value is refused rather than clamped. */
@@ -79,12 +87,15 @@ const LIMIT_RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = 
   storeBytesMax: [1_048_576, 2 ** 50],
   peerHeartbeatMs: [100, 600_000],
   dataDirBacklogMax: [1, 10_000_000],
+  monitorSubscribersMax: [1, 10_000],
 };
 
 const DEFAULT_HOST = "127.0.0.1";
 /** The contract's five servers, in port order, and its six links. */
 export const DEFAULT_SERVER_NAMES = ["Jaquez", "Hill", "Smith", "Singleton", "Campbell"];
 const DEFAULT_PORT_FIRST = 12000;
+/** In the built-in config each server's monitor listens on its port + this, on loopback. */
+const DEFAULT_MONITOR_PORT_OFFSET = 100;
 export const DEFAULT_LINKS: ReadonlyArray<readonly [string, string]> = [
   ["Hill", "Jaquez"],
   ["Hill", "Smith"],
@@ -101,6 +112,7 @@ export function defaultConfigJson(): unknown {
       DEFAULT_SERVER_NAMES.map((name, index) => [name, {
         port: DEFAULT_PORT_FIRST + index,
         host: DEFAULT_HOST,
+        monitor: `${DEFAULT_HOST}:${DEFAULT_PORT_FIRST + DEFAULT_MONITOR_PORT_OFFSET + index}`,
       }]),
     ),
     links: DEFAULT_LINKS,
@@ -145,40 +157,73 @@ export function validateConfig(json: unknown): Config {
   return { servers, neighbours, limits, limitsGiven, placesFields, warnings };
 }
 
-function validateServers(value: unknown): Map<string, ServerAddress> {
+function validateServers(value: unknown): Map<string, ServerConfig> {
   const entries = Object.entries(expectObject(value, '"servers"'));
   if (entries.length === 0) throw new ConfigError('"servers" is empty');
-  const servers = new Map<string, ServerAddress>();
+  const servers = new Map<string, ServerConfig>();
   const seenAddresses = new Map<string, string>();
+  const claim = (address: ServerAddress, owner: string) => {
+    const text = formatAddress(address);
+    const twin = seenAddresses.get(text);
+    if (twin !== undefined) throw new ConfigError(`${twin} and ${owner} both use ${text}`);
+    seenAddresses.set(text, owner);
+  };
   for (const [name, entry] of entries) {
     if (name === "" || /\s/.test(name)) {
       throw new ConfigError(`server name ${JSON.stringify(name)} is empty or has white space`);
     }
     const where = `server ${name}`;
     const fields = expectObject(entry, where);
-    rejectUnknownKeys(fields, ["host", "port"], where);
+    rejectUnknownKeys(fields, ["host", "port", "monitor"], where);
     const port = fields.port;
-    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
+    if (!isPort(port)) {
       throw new ConfigError(`${where}: "port" must be a whole number from 1 to 65535`);
     }
     const host = fields.host ?? DEFAULT_HOST;
     if (typeof host !== "string" || host === "" || /\s/.test(host)) {
       throw new ConfigError(`${where}: "host" must be a non-empty string without white space`);
     }
-    const address = `${host}:${port}`;
-    const twin = seenAddresses.get(address);
-    if (twin !== undefined) {
-      throw new ConfigError(`servers ${twin} and ${name} both use ${address}`);
-    }
-    seenAddresses.set(address, name);
-    servers.set(name, { host, port: port as number });
+    claim({ host, port }, `servers ${name}`);
+    const monitor = fields.monitor === undefined || fields.monitor === null
+      ? undefined
+      : parseMonitorAddress(fields.monitor, where);
+    if (monitor !== undefined) claim(monitor, `the monitor of ${name}`);
+    servers.set(name, { host, port, monitor });
   }
   return servers;
 }
 
+/**
+ * A monitor address as herd.json and `--monitor` write it: `HOST:PORT`, an IPv6 host in
+ * brackets (`[::1]:12100`). Throws ConfigError naming `where`.
+ */
+export function parseMonitorAddress(value: unknown, where: string): ServerAddress {
+  const problem = `${where}: "monitor" must be "HOST:PORT" (or null for none)`;
+  if (typeof value !== "string" || /\s/.test(value)) throw new ConfigError(problem);
+  const colon = value.lastIndexOf(":");
+  const bracketed = value.startsWith("[") && value[colon - 1] === "]";
+  const host = bracketed ? value.slice(1, colon - 1) : value.slice(0, colon);
+  const portText = value.slice(colon + 1);
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (colon <= 0 || host === "" || (!bracketed && host.includes(":")) || !isPort(port)) {
+    throw new ConfigError(problem);
+  }
+  return { host, port };
+}
+
+/** `host:port`, an IPv6 host in brackets. */
+export function formatAddress(address: ServerAddress): string {
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return `${host}:${address.port}`;
+}
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+}
+
 function validateLinks(
   value: unknown,
-  servers: ReadonlyMap<string, ServerAddress>,
+  servers: ReadonlyMap<string, ServerConfig>,
 ): Map<string, string[]> {
   if (!Array.isArray(value)) throw new ConfigError('"links" must be an array of name pairs');
   const neighbours = new Map<string, string[]>([...servers.keys()].map((name) => [name, []]));

@@ -4,7 +4,9 @@ import {
   ConfigError,
   DEFAULT_LIMITS,
   defaultConfigJson,
+  formatAddress,
   loadConfig,
+  type ServerConfig,
   validateConfig,
 } from "../lib/config.ts";
 
@@ -23,15 +25,21 @@ const CONTRACT_LIMITS = {
   storeBytesMax: 2147483648,
   peerHeartbeatMs: 5000,
   dataDirBacklogMax: 100000,
+  monitorSubscribersMax: 64,
 };
 
-const CONTRACT_SERVERS: Array<[string, { host: string; port: number }]> = [
-  ["Jaquez", { host: "127.0.0.1", port: 12000 }],
-  ["Hill", { host: "127.0.0.1", port: 12001 }],
-  ["Smith", { host: "127.0.0.1", port: 12002 }],
-  ["Singleton", { host: "127.0.0.1", port: 12003 }],
-  ["Campbell", { host: "127.0.0.1", port: 12004 }],
-];
+/** The contract's five servers, each with a monitor on loopback at its port + 100. */
+const CONTRACT_SERVERS: Array<[string, ServerConfig]> = [
+  "Jaquez",
+  "Hill",
+  "Smith",
+  "Singleton",
+  "Campbell",
+].map((name, index) => [name, {
+  host: "127.0.0.1",
+  port: 12000 + index,
+  monitor: { host: "127.0.0.1", port: 12100 + index },
+}]);
 
 /** The links Hill–Jaquez Hill–Smith Singleton–Jaquez Singleton–Smith Singleton–Campbell Smith–Campbell. */
 const CONTRACT_NEIGHBOURS: Record<string, string[]> = {
@@ -127,6 +135,56 @@ Deno.test("the default config as herd.json validates to the same config", async 
   assert.deepEqual(fromJson.limits, builtIn.limits);
 });
 
+Deno.test("a server's monitor is HOST:PORT, [IPv6]:PORT, or null / absent for none", () => {
+  const config = validateConfig({
+    servers: {
+      A: { port: 1, monitor: "0.0.0.0:8222" },
+      B: { port: 2, monitor: "[::1]:8223" },
+      C: { port: 3, monitor: null },
+      D: { port: 4 },
+    },
+  });
+  assert.deepEqual(config.servers.get("A")?.monitor, { host: "0.0.0.0", port: 8222 });
+  assert.deepEqual(config.servers.get("B")?.monitor, { host: "::1", port: 8223 });
+  assert.equal(config.servers.get("C")?.monitor, undefined);
+  assert.equal(config.servers.get("D")?.monitor, undefined);
+  assert.equal(formatAddress({ host: "::1", port: 8223 }), "[::1]:8223");
+});
+
+const BAD_MONITORS: unknown[] = [
+  "",
+  "8222",
+  ":8222",
+  "host:",
+  "host:0",
+  "host:65536",
+  "host:80x",
+  "host:+80",
+  "::1:8222",
+  "[::1]",
+  "host :8222",
+  8222,
+  true,
+  {},
+];
+
+for (const monitor of BAD_MONITORS) {
+  Deno.test(`validateConfig() refuses the monitor ${JSON.stringify(monitor)}`, () => {
+    assertConfigError(() => validateConfig({ servers: { A: { port: 1, monitor } } }));
+  });
+}
+
+Deno.test("validateConfig() refuses a monitor on a server's or another monitor's address", () => {
+  assertConfigError(() =>
+    validateConfig({ servers: { A: { port: 1 }, B: { port: 2, monitor: "127.0.0.1:1" } } })
+  );
+  assertConfigError(() =>
+    validateConfig({
+      servers: { A: { port: 1, monitor: "h:9" }, B: { port: 2, monitor: "h:9" } },
+    })
+  );
+});
+
 Deno.test("neighbours are listed sorted by name", async () => {
   const config = await loadConfig(undefined);
   for (const [name, list] of config.neighbours) {
@@ -142,8 +200,16 @@ Deno.test("validateConfig(): host defaults to 127.0.0.1", () => {
     servers: { Hill: { port: 13001 }, Smith: { port: 13002, host: "10.0.0.7" } },
     links: [["Hill", "Smith"]],
   });
-  assert.deepEqual(config.servers.get("Hill"), { host: "127.0.0.1", port: 13001 });
-  assert.deepEqual(config.servers.get("Smith"), { host: "10.0.0.7", port: 13002 });
+  assert.deepEqual(config.servers.get("Hill"), {
+    host: "127.0.0.1",
+    port: 13001,
+    monitor: undefined,
+  });
+  assert.deepEqual(config.servers.get("Smith"), {
+    host: "10.0.0.7",
+    port: 13002,
+    monitor: undefined,
+  });
 });
 
 Deno.test("validateConfig(): one server with no links is valid and warns of nothing", () => {
@@ -230,16 +296,23 @@ const ZERO_IS_OUT_OF_RANGE = LIMIT_KEYS.filter((key) =>
 );
 
 /** The contract's ranges of the keys added in version 3. */
-const JUST_IN_RANGE_LOW = { peerHeartbeatMs: 100, storeBytesMax: 1048576, dataDirBacklogMax: 1 };
+const JUST_IN_RANGE_LOW = {
+  peerHeartbeatMs: 100,
+  storeBytesMax: 1048576,
+  dataDirBacklogMax: 1,
+  monitorSubscribersMax: 1,
+};
 const JUST_IN_RANGE_HIGH = {
   peerHeartbeatMs: 600000,
   storeBytesMax: 2 ** 50,
   dataDirBacklogMax: 10000000,
+  monitorSubscribersMax: 10000,
 };
 const JUST_OUT_OF_RANGE = {
   peerHeartbeatMs: 99,
   storeBytesMax: 1048575,
   dataDirBacklogMax: 10000001,
+  monitorSubscribersMax: 10001,
 };
 
 const INVALID_CONFIGS: Array<{ name: string; json: unknown }> = [
@@ -387,8 +460,8 @@ Deno.test("loadConfig() reads a valid file", async () => {
   });
   const config = await withTempFile(text, (path) => loadConfig(path));
   assert.deepEqual([...config.servers.entries()], [
-    ["Hill", { host: "127.0.0.1", port: 13001 }],
-    ["Smith", { host: "localhost", port: 13002 }],
+    ["Hill", { host: "127.0.0.1", port: 13001, monitor: undefined }],
+    ["Smith", { host: "localhost", port: 13002, monitor: undefined }],
   ]);
   assert.deepEqual(config.neighbours.get("Hill"), ["Smith"]);
   assert.equal(config.limits.lineBytesMax, 4096);

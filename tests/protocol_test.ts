@@ -635,6 +635,135 @@ Deno.test("an IAMAT with a time outside the grammar is invalid: bad time", () =>
   }
 });
 
+// ---------------------------------------------------------------------------------------------
+// parseLocation
+
+const EQUAL_LOCATIONS: Array<[string, string]> = [
+  ["+34.50-118.0", "+34.5-118"],
+  ["+34.5-118", "+34.500000-118.000000"],
+  ["+01+001", "+1+1"],
+  ["-0+0", "+0.0-0.00"],
+  ["+90.0-180", "+90-180.000"],
+];
+
+for (const [a, b] of EQUAL_LOCATIONS) {
+  Deno.test(`parseLocation() gives ${a} and ${b} the same key`, () => {
+    const aCoordinates = parseLocation(a);
+    const bCoordinates = parseLocation(b);
+    assert.ok(aCoordinates !== undefined && bCoordinates !== undefined);
+    assert.equal(aCoordinates.key, bCoordinates.key);
+    assert.equal(aCoordinates.latitude, bCoordinates.latitude);
+    assert.equal(aCoordinates.longitude, bCoordinates.longitude);
+  });
+}
+
+const UNEQUAL_LOCATIONS: Array<[string, string]> = [
+  ["+34.5-118", "+34.51-118"],
+  ["+34.5-118", "-34.5-118"],
+  ["+34.5-118", "+34.5+118"],
+  ["+1+11", "+11+1"],
+  ["+34.068930000000001-118", "+34.06893-118"],
+];
+
+for (const [a, b] of UNEQUAL_LOCATIONS) {
+  Deno.test(`parseLocation() gives ${a} and ${b} different keys`, () => {
+    const aCoordinates = parseLocation(a);
+    const bCoordinates = parseLocation(b);
+    assert.ok(aCoordinates !== undefined && bCoordinates !== undefined);
+    assert.notEqual(aCoordinates.key, bCoordinates.key);
+  });
+}
+
+Deno.test("parseLocation() returns the latitude and longitude as numbers", () => {
+  const coordinates = parseLocation(LOC);
+  assert.ok(coordinates !== undefined);
+  assert.equal(coordinates.latitude, 34.06893);
+  assert.equal(coordinates.longitude, -118.445127);
+});
+
+Deno.test("parseLocation() returns undefined outside the grammar or the globe", () => {
+  for (const location of ["", "+34", "34-118", "+90.1+0", "-91+0", "+0+180.0001", "+100+0"]) {
+    assert.equal(parseLocation(location), undefined, location);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// formatPlacesBody
+
+function results(count: number): Array<{ name: string; place_id: string }> {
+  return Array.from({ length: count }, (_, index) => ({
+    name: `place ${index}`,
+    place_id: `id${index}`,
+  }));
+}
+
+for (
+  const [available, bound, kept] of [[20, 5, 5], [20, 20, 20], [25, 20, 20], [3, 10, 3], [0, 1, 0]]
+) {
+  Deno.test(`formatPlacesBody() keeps ${kept} of ${available} results for bound ${bound}`, () => {
+    const body = { html_attributions: [], results: results(available), status: "OK" };
+    const parsed = JSON.parse(formatPlacesBody(body, bound));
+    assert.deepEqual(parsed.results, results(available).slice(0, kept));
+    assert.equal(parsed.status, "OK");
+  });
+}
+
+Deno.test("formatPlacesBody() keeps the keys in their order and the other fields unchanged", () => {
+  const body = {
+    html_attributions: ["<a>data</a>"],
+    next_page_token: "token-1",
+    results: results(4),
+    status: "OK",
+    extra: { nested: [1, 2, 3] },
+  };
+  const parsed = JSON.parse(formatPlacesBody(body, 2));
+  assert.deepEqual(Object.keys(parsed), [
+    "html_attributions",
+    "next_page_token",
+    "results",
+    "status",
+    "extra",
+  ]);
+  assert.deepEqual(parsed, { ...body, results: results(2) });
+});
+
+Deno.test("formatPlacesBody() holds no empty line, even when upstream strings hold one", () => {
+  const body = {
+    html_attributions: ["line one\n\nline two"],
+    results: [{ name: "a\n\nb", vicinity: "\r\n\r\n" }],
+    status: "OK",
+  };
+  const text = formatPlacesBody(body, 20);
+  assert.equal(text.includes("\n\n"), false);
+  assert.equal(text.includes("\n"), false);
+  assert.deepEqual(JSON.parse(text), body);
+});
+
+Deno.test("formatPlacesBody() keeps non-ASCII text as characters", () => {
+  const body = {
+    html_attributions: [],
+    results: [{ name: "Café Zürich 東京 🍣" }],
+    status: "OK",
+  };
+  const text = formatPlacesBody(body, 1);
+  assert.ok(text.includes("Café Zürich 東京 🍣"), text);
+});
+
+Deno.test("formatPlacesBody() does not cut the body it was given (shared by other waiters)", () => {
+  const body = { html_attributions: [], results: results(20), status: "OK" };
+  formatPlacesBody(body, 3);
+  assert.equal(body.results.length, 20);
+  assert.equal(JSON.parse(formatPlacesBody(body, 20)).results.length, 20);
+});
+
+Deno.test("formatPlacesBody() passes a status other than OK through", () => {
+  for (const status of ["ZERO_RESULTS", "OVER_QUERY_LIMIT", "REQUEST_DENIED", "INVALID_REQUEST"]) {
+    const body = { html_attributions: [], results: [], status };
+    assert.deepEqual(JSON.parse(formatPlacesBody(body, 5)), body);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // parseAtLine
 
 const ROUND_TRIPS = [
