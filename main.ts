@@ -3,7 +3,7 @@
  * Every start-up problem is one line on stderr and exit 2 (1 for a port in use).
  */
 import { choosePlacesProvider, parseCli, UsageError } from "./lib/cli.ts";
-import { ConfigError, loadConfig } from "./lib/config.ts";
+import { ConfigError, formatAddress, loadConfig, type ServerAddress } from "./lib/config.ts";
 import { Counters } from "./lib/counters.ts";
 import { oneLine } from "./lib/errors.ts";
 import { type Logger, setupLogging } from "./lib/log.ts";
@@ -13,6 +13,13 @@ import { raiseOpenFilesLimit } from "./lib/open_files.ts";
 import { fitLimitsToMachine } from "./lib/machine_fit.ts";
 import { getHeapStatistics } from "node:v8";
 import { DataDirError, HerdServer } from "./lib/server.ts";
+import { HerdMetrics } from "./lib/metrics.ts";
+import { isLoopbackHost, Monitor, MonitorListenError } from "./lib/monitor.ts";
+import { HerdView } from "./lib/herd_view.ts";
+import { LivePage } from "./lib/live_page.ts";
+import type { ServerStatus } from "./lib/server_status.ts";
+import { runStatusCommand } from "./lib/status_command.ts";
+import { runClientCommand } from "./lib/client_command.ts";
 
 /** After a first signal, the latest moment to be gone (the contract allows 3 s). */
 const STOP_DEADLINE_MS = 2800;
@@ -21,8 +28,16 @@ const STOP_DEADLINE_MS = 2800;
  * concern the whole herd once, so its servers only log them.
  */
 const LAUNCHED_BY_HERD_ALL = "HERD_LAUNCHED_BY";
+/** The bearer token `herd status` sends to the monitors. */
+const MONITOR_TOKEN_VARIABLE = "HERD_MONITOR_TOKEN";
 
 async function main(args: string[]): Promise<number> {
+  // Subcommands share the binary; each takes the arguments after its name.
+  if (args[0] === "status") {
+    const token = Deno.env.get(MONITOR_TOKEN_VARIABLE) || undefined;
+    return await runStatusCommand(args.slice(1), { token });
+  }
+  if (args[0] === "client") return await runClientCommand(args.slice(1));
   const options = parseCli(args);
   const givenConfig = await loadConfig(options.configPath);
   if (!givenConfig.servers.has(options.name)) {
@@ -42,6 +57,10 @@ async function main(args: string[]): Promise<number> {
     throw new UsageError("HERD_SECRET is empty: set it to a long random secret, or unset it");
   }
   const peerSecret = secretText === undefined ? undefined : await PeerSecret.fromText(secretText);
+  const monitorAddress = options.monitor === undefined
+    ? givenConfig.servers.get(options.name)!.monitor
+    : options.monitor ?? undefined;
+  const monitorToken = readMonitorToken(monitorAddress);
   const { logger, close: closeLog } = await setupLogging(
     options.logDir,
     options.name,
@@ -67,6 +86,8 @@ async function main(args: string[]): Promise<number> {
     },
   );
   const counters = new Counters();
+  // Only a server with a monitor pays for its histograms.
+  const metrics = monitorAddress && new HerdMetrics();
   const places = createPlacesProvider(providerName, {
     apiKey: apiKey ?? "",
     baseUrl: options.placesUrl,
@@ -74,6 +95,7 @@ async function main(args: string[]): Promise<number> {
     limits: config.limits,
     logger,
     counters,
+    metrics,
   });
   keepServingOnBugs(logger);
   const { host, port } = config.servers.get(options.name)!;
@@ -85,11 +107,39 @@ async function main(args: string[]): Promise<number> {
     counters,
     dataDir: options.dataDir,
     peerSecret,
+    metrics,
+  });
+  const livePage = monitorAddress && new LivePage({
+    view: new HerdView({
+      config,
+      serverName: options.name,
+      ownStatus: (): ServerStatus => monitor!.status(),
+      store: server.store,
+      monitorToken,
+    }),
+    subscribersMax: config.limits.monitorSubscribersMax,
+    logger,
+    counters,
+  });
+  const monitor = monitorAddress && new Monitor({
+    name: options.name,
+    config,
+    provider: providerName,
+    server,
+    address: monitorAddress,
+    token: monitorToken,
+    metrics: metrics!,
+    logger,
+    livePage,
   });
   try {
-    await server.start();
+    await server.start({ onListening: () => monitor?.start() });
   } catch (error) {
     await closeLog();
+    if (error instanceof MonitorListenError) {
+      console.error(`herd: ${error.message}`);
+      return 1;
+    }
     if ((error as { code?: string }).code === "EADDRINUSE") {
       console.error(`herd: ${options.name} cannot listen on ${host}:${port}: address in use`);
       return 1;
@@ -103,15 +153,47 @@ async function main(args: string[]): Promise<number> {
     if (printedByLauncher && herdWideWarnings.includes(warning)) continue;
     console.error(`herd: ${options.name}: warning: ${warning}`);
   }
-  console.log(`${options.name} listening on ${host}:${port} (places: ${providerName})`);
-  logger.info("started {name} on {address} places={places} limits={limits} neighbours={peers}", {
-    name: options.name,
-    address: `${host}:${port}`,
-    places: providerName,
-    limits: JSON.stringify(config.limits),
-    peers: config.neighbours.get(options.name)!.join(",") || "none",
-  });
-  return await stopOnSignal(server, closeLog, logger.info.bind(logger));
+  const monitorShown = monitor ? `monitor ${monitor.address}` : "no monitor";
+  console.log(
+    `${options.name} listening on ${host}:${port} (places: ${providerName}, ${monitorShown})`,
+  );
+  logger.info(
+    "started {name} on {address} places={places} monitor={monitor} limits={limits} neighbours={peers}",
+    {
+      name: options.name,
+      address: `${host}:${port}`,
+      monitor: monitor?.address ?? "none",
+      places: providerName,
+      limits: JSON.stringify(config.limits),
+      peers: config.neighbours.get(options.name)!.join(",") || "none",
+    },
+  );
+  const herd = {
+    stop: async () => {
+      await server.stop();
+      livePage?.close(); // its streams would otherwise hold the monitor's stop
+      await monitor?.stop(); // after the server: /healthz says "stopping" meanwhile
+    },
+  };
+  return await stopOnSignal(herd, closeLog, logger.info.bind(logger));
+}
+
+/**
+ * HERD_MONITOR_TOKEN, read once: required for a monitor anyone but this machine can reach
+ * (UsageError without it), and never empty.
+ */
+function readMonitorToken(address: ServerAddress | undefined): string | undefined {
+  const token = Deno.env.get("HERD_MONITOR_TOKEN");
+  if (token === "") {
+    throw new UsageError("HERD_MONITOR_TOKEN is empty: set it to a long random token, or unset it");
+  }
+  if (address !== undefined && token === undefined && !isLoopbackHost(address.host)) {
+    throw new UsageError(
+      `the monitor on ${formatAddress(address)} is not on loopback: set HERD_MONITOR_TOKEN ` +
+        "(every request must then carry it), or use a loopback address or --monitor off",
+    );
+  }
+  return token;
 }
 
 /**
@@ -136,7 +218,7 @@ function keepServingOnBugs(logger: Logger): void {
 
 /** Waits for SIGINT/SIGTERM, stops gracefully; a second signal exits 1 at once. */
 function stopOnSignal(
-  server: HerdServer,
+  server: { stop(): Promise<void> },
   closeLog: () => Promise<void>,
   log: (message: string) => void,
 ): Promise<number> {

@@ -7,7 +7,7 @@
  *
  *   deno task bench                      # the full run, about 3 minutes
  *   deno task bench --quick              # short rows and small counts, under a minute
- *   deno task bench --only flood,idle    # some scenarios (throughput, flood, memory, idle, catchup)
+ *   deno task bench --only flood,idle    # some scenarios (throughput, flood, memory, idle, catchup, monitor)
  *   deno task bench --keep-logs          # keep the servers' logs and configs (path printed)
  *
  * Every process it starts is stopped by its pid when the run ends, fails or is interrupted.
@@ -19,10 +19,11 @@ import { type BenchResults, formatTable, verdicts } from "./report.ts";
 import { runCatchUp } from "./scenario_catch_up.ts";
 import { runFlood } from "./scenario_flood.ts";
 import { runIdle, runMemory } from "./scenario_memory.ts";
+import { runMonitorCost } from "./scenario_monitor.ts";
 import { runThroughput } from "./scenario_throughput.ts";
 
 const RESULTS_DIR = new URL("./results/", import.meta.url).pathname;
-const SCENARIOS = ["throughput", "flood", "memory", "idle", "catchup"] as const;
+const SCENARIOS = ["throughput", "flood", "memory", "idle", "catchup", "monitor"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 interface Options {
@@ -89,6 +90,7 @@ async function runScenarios(
     ["memory", async () => void (results.memory = await runMemory(context))],
     ["flood", async () => void (results.flood = await runFlood(context))],
     ["catchup", async () => void (results.catchUp = await runCatchUp(context))],
+    ["monitor", async () => void (results.monitor = await runMonitorCost(context))],
   ];
   for (const [name, step] of steps) {
     if (!options.only.has(name)) continue;

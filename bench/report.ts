@@ -6,6 +6,7 @@
 import type { CatchUpPhase, CatchUpResults } from "./scenario_catch_up.ts";
 import type { FloodResults, FloodRow } from "./scenario_flood.ts";
 import type { IdleResults, MemoryResults } from "./scenario_memory.ts";
+import type { MonitorCostResults } from "./scenario_monitor.ts";
 import type { ThroughputResults, ThroughputRow } from "./scenario_throughput.ts";
 import type { LoadResult } from "./generator.ts";
 
@@ -31,6 +32,7 @@ export interface BenchResults {
   memory?: MemoryResults;
   idle?: IdleResults;
   catchUp?: CatchUpResults;
+  monitor?: MonitorCostResults;
   errors: Array<{ scenario: string; error: string }>;
   targets?: Verdict[];
 }
@@ -273,7 +275,35 @@ export function verdicts(results: BenchResults, floodRates: number[]): Verdict[]
     ...memoryVerdicts(results.memory),
     ...idleVerdicts(results.idle),
     ...catchUpVerdicts(results.catchUp),
+    monitorVerdict(results.monitor),
   ];
+}
+
+/** The mean IAMAT rate of each kind of row, and the noise: the widest same-kind spread. */
+export function monitorCost(monitor: MonitorCostResults): {
+  plain: number;
+  monitored: number;
+  ratio: number;
+  noise: number;
+} {
+  const rates = (monitored: boolean) =>
+    monitor.rows.filter((row) => row.monitored === monitored).map((row) => num(row.load, "rate"));
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const spread = (values: number[]) => (Math.max(...values) - Math.min(...values)) / mean(values);
+  const [plainRates, monitoredRates] = [rates(false), rates(true)];
+  const [plain, monitored] = [mean(plainRates), mean(monitoredRates)];
+  const noise = Math.max(spread(plainRates), spread(monitoredRates));
+  return { plain, monitored, ratio: monitored / plain, noise };
+}
+
+function monitorVerdict(monitor: MonitorCostResults | undefined): Verdict {
+  const target = "IAMAT with a monitor scraped every second: no slower than the run's noise";
+  if (!monitor) return notMeasured(target, "row not run");
+  const { plain, monitored, ratio, noise } = monitorCost(monitor);
+  const measured = `${ratio.toFixed(3)}x (${fmtRate(monitored)} vs ${fmtRate(plain)}/s), ` +
+    `noise ${(noise * 100).toFixed(1)} %`;
+  const busy = saturated(...monitor.rows.map((row) => row.load));
+  return busy ? notMeasured(target, busy, measured) : judge(target, measured, ratio >= 1 - noise);
 }
 
 // ---------------------------------------------------------------- formatting
@@ -525,6 +555,21 @@ function catchUpSection(catchUp: CatchUpResults): string[] {
   ];
 }
 
+function monitorSection(monitor: MonitorCostResults): string[] {
+  const { ratio, noise } = monitorCost(monitor);
+  const rows = monitor.rows.map((row) => [
+    row.monitored ? "monitor, scraped 1/s" : "no monitor",
+    ...loadCells(row.load),
+    row.monitored ? `${row.scrapes} (slowest ${row.scrapeMsMax.toFixed(1)} ms)` : "-",
+  ]);
+  return [
+    `8. Monitor cost: IAMAT c=${monitor.conns}, one server, rows alternating`,
+    ...grid(["row", ...LOAD_HEADER, "scrapes of /metrics + /status"], rows),
+    `with/without: ${ratio.toFixed(3)}x; noise (widest spread between rows of one kind): ` +
+    `${(noise * 100).toFixed(1)} %`,
+  ];
+}
+
 function targetsSection(targets: Verdict[]): string[] {
   return [
     "Targets (default log level; measured, not asserted)",
@@ -548,6 +593,7 @@ export function formatTable(results: BenchResults): string {
   if (results.flood) lines.push(...floodSection(results.flood), "");
   lines.push(...memorySection(results.memory, results.idle));
   if (results.catchUp) lines.push(...catchUpSection(results.catchUp), "");
+  if (results.monitor) lines.push(...monitorSection(results.monitor), "");
   if (results.targets) lines.push(...targetsSection(results.targets), "");
   for (const { scenario, error } of results.errors) {
     lines.push(`error in ${scenario}: ${error.split("\n")[0]}`);

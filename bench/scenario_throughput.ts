@@ -40,7 +40,8 @@ async function startCeiling(context: Context): Promise<{ port: number; process: 
   return { port, process };
 }
 
-function closedLoop(
+/** One closed-loop row of `row.conns` connections against the server on `port`. */
+export function closedLoop(
   context: Context,
   port: number,
   row: { conns: number; depth: number; kind?: string; ns?: string },

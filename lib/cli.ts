@@ -2,6 +2,7 @@
  * The command line as pure functions: argv and the environment → validated options, or a
  * UsageError with the one line to print before exiting 2. Reads no files, starts nothing.
  */
+import { ConfigError, parseMonitorAddress, type ServerAddress } from "./config.ts";
 import { OneLineError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import type { HerdLogLevel } from "./log.ts";
@@ -9,7 +10,7 @@ import type { PlacesProviderName } from "./places/provider.ts";
 
 export const USAGE = "usage: herd --name NAME [--config FILE] " +
   "[--places auto|offline|google|google-new] [--places-url URL] [--log-dir DIR] " +
-  "[--log-level debug|info|warn] [--data-dir DIR]";
+  "[--log-level debug|info|warn] [--data-dir DIR] [--monitor HOST:PORT|off]";
 
 export type PlacesChoice = "auto" | "offline" | "google" | "google-new";
 
@@ -22,6 +23,8 @@ export interface CliOptions {
   logLevel: HerdLogLevel;
   /** Where accepted updates survive a restart; undefined keeps them in memory only. */
   dataDir: string | undefined;
+  /** `--monitor`: an address, null for `off`, undefined for the config's choice. */
+  monitor: ServerAddress | null | undefined;
 }
 
 /** A command line that cannot be run; the message is one line for stderr. */
@@ -48,6 +51,7 @@ export function parseCli(args: string[]): CliOptions {
         "log-dir": { type: "string", default: "logs" },
         "log-level": { type: "string", default: "info" },
         "data-dir": { type: "string" },
+        monitor: { type: "string" },
       },
     }));
   } catch (error) {
@@ -77,7 +81,22 @@ export function parseCli(args: string[]): CliOptions {
     logDir: values["log-dir"]!,
     logLevel,
     dataDir: values["data-dir"],
+    monitor: parseMonitorFlag(values.monitor),
   };
+}
+
+/** `--monitor HOST:PORT` or `--monitor off`; undefined when not given. */
+function parseMonitorFlag(value: string | undefined): ServerAddress | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === "off") return null;
+  try {
+    return parseMonitorAddress(value, "--monitor");
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new UsageError(
+      `--monitor must be HOST:PORT (an IPv6 host in brackets) or off, not ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 /**

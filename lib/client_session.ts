@@ -11,6 +11,7 @@ import type { LineConnection } from "./connection.ts";
 import type { Line } from "./lines.ts";
 import { type Logger, showWireBytes, showWireText } from "./log.ts";
 import type { Counters } from "./counters.ts";
+import type { HerdMetrics } from "./metrics.ts";
 import type { HerdService, Reply } from "./service.ts";
 
 export interface ClientSessionOptions {
@@ -24,6 +25,8 @@ export interface ClientSessionOptions {
   stopSignal: AbortSignal;
   /** Times how long a backed-up client may take none of its replies; default the real clock. */
   waitClock?: WaitClock;
+  /** With a monitor: reply latency by command, from the clock reads this loop takes anyway. */
+  metrics?: HerdMetrics;
 }
 
 /** How long one connection may keep the server busy before it rests for a timer tick. */
@@ -91,8 +94,12 @@ export class ClientSession {
         if (this.#isBackedUp && !this.#readsNothing) await this.#waitForSlowReader();
         if (connection.isClosed) return;
         const handledFromMs = performance.now();
-        this.#handle(line);
-        this.#busyMs += performance.now() - handledFromMs;
+        const reply = this.#handle(line, handledFromMs);
+        const handledMs = performance.now() - handledFromMs;
+        this.#busyMs += handledMs;
+        if (reply instanceof Uint8Array) {
+          this.#options.metrics?.observeReply(line.text, reply, handledMs / 1000);
+        }
       }
       if (this.#linesInFlightFull) await this.#pauseReading();
       if (connection.isClosed) return;
@@ -192,7 +199,8 @@ export class ClientSession {
     }
   }
 
-  #handle(line: Line): void {
+  /** Acts on `line` and queues its reply, which it returns; `handledFromMs` times it. */
+  #handle(line: Line, handledFromMs: number): Reply {
     const { logger, service, counters } = this.#options;
     counters.add("lines_received");
     const reply = service.handleLine(line.text, {
@@ -210,10 +218,11 @@ export class ClientSession {
           : `client ${this.connection.remote} sent ${shownLine}`,
       );
     }
-    this.#enqueue(reply);
+    this.#enqueue(reply, line, handledFromMs);
+    return reply;
   }
 
-  #enqueue(reply: Reply): void {
+  #enqueue(reply: Reply, line: Line, handledFromMs: number): void {
     if (reply instanceof Uint8Array) {
       if (this.#unsentReplies.length === 0) {
         this.connection.send(reply);
@@ -225,7 +234,10 @@ export class ClientSession {
     }
     const slot: ReplySlot = { bytes: undefined };
     this.#unsentReplies.push(slot);
+    const { metrics } = this.#options;
     reply.then((bytes) => {
+      // One clock read, when the reply is ready; the line's text is read only for its command.
+      metrics?.observeReply(line.text, bytes, (performance.now() - handledFromMs) / 1000);
       slot.bytes = bytes;
       this.#heldBytes += bytes.length;
       this.#logReply(bytes);

@@ -75,6 +75,7 @@ export class LineConnection {
   #outbox: Uint8Array[] = [];
   #unsentBytes = 0;
   #sentBytes = 0;
+  #receivedBytes = 0;
   #writing = false;
   #drainWaiters: Array<() => void> = [];
   #closeReason: CloseReason | undefined;
@@ -111,6 +112,11 @@ export class LineConnection {
     return this.#sentBytes;
   }
 
+  /** Bytes read from the other end so far. */
+  get receivedBytes(): number {
+    return this.#receivedBytes;
+  }
+
   /**
    * True while unsent output, with `heldBytes` more that its producer already made but holds
    * back for now (replies waiting behind a slow one), is past half of `outputBytesMax`: the
@@ -143,6 +149,7 @@ export class LineConnection {
       const last = this.#splitter.end();
       return last === undefined ? null : [last];
     }
+    this.#receivedBytes += chunk.length;
     const lines = this.#splitter.push(chunk);
     return lines;
   }

@@ -15,6 +15,11 @@ export class Counters {
     return this.#values.get(name) ?? 0;
   }
 
+  /** Every counter by name, as `GET /status` shows them. */
+  toRecord(): Record<string, number> {
+    return Object.fromEntries(this.#values);
+  }
+
   /** `a=1 b=2 …`, sorted by name so successive lines line up. */
   format(): string {
     return [...this.#values.entries()]

@@ -17,6 +17,7 @@ import type { CloseReason, LineConnection, LineConnectionOptions } from "./conne
 import type { Counters } from "./counters.ts";
 import { encodeWireText, type Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
+import { type HerdMetrics, wallClockSeconds } from "./metrics.ts";
 import {
   formatPeerLine,
   parsePeerLine,
@@ -90,6 +91,18 @@ export interface PeerLinkOptions {
   onStored: (update: StoredUpdate) => void;
   logger: Logger;
   counters: Counters;
+  /** With a monitor: the flood-age histogram of live floods (after SYNCED). */
+  metrics?: HerdMetrics;
+}
+
+/** How far the catch-up of one link's connection got, each way. */
+export interface CatchUpProgress {
+  /** Updates this end sent in its catch-up so far. */
+  updatesSent: number;
+  /** This end sent SYNCED: the neighbour has everything it lacked. */
+  sentAll: boolean;
+  /** The neighbour sent SYNCED: this end has everything it lacked. */
+  receivedAll: boolean;
 }
 
 export class PeerLink {
@@ -112,6 +125,12 @@ export class PeerLink {
    * before SYNCED, past the catch-up's end; SYNCED makes the watermark this, if higher.
    */
   #seqReceivedMax = 0;
+  #updatesSent = 0;
+  #updatesReceived = 0;
+  #catchUpUpdatesSent = 0;
+  #sentSynced = false;
+  /** Wall-clock time of the latest read, for the flood age of the lines it brought. */
+  #readAtSeconds = 0;
 
   constructor(options: PeerLinkOptions) {
     this.#options = options;
@@ -142,7 +161,30 @@ export class PeerLink {
     this.#keepAlive();
   }
 
-  /** Queues bytes of whole peer lines (a flood), encoded once by the caller for every link. */
+  /** Updates (`U` lines) sent and received on this link's connection. */
+  get updatesSent(): number {
+    return this.#updatesSent;
+  }
+
+  get updatesReceived(): number {
+    return this.#updatesReceived;
+  }
+
+  get catchUp(): CatchUpProgress {
+    return {
+      updatesSent: this.#catchUpUpdatesSent,
+      sentAll: this.#sentSynced,
+      receivedAll: this.#receivedSynced,
+    };
+  }
+
+  /** Queues one flooded update's `U` line, encoded once by the caller for every link. */
+  sendUpdate(bytes: Uint8Array): void {
+    this.#updatesSent += 1;
+    this.send(bytes);
+  }
+
+  /** Queues bytes of whole peer lines. */
   send(bytes: Uint8Array): void {
     this.connection.send(bytes);
     this.#sentAtMs = this.#options.clock.nowMs();
@@ -162,6 +204,7 @@ export class PeerLink {
     // CHALLENGE from an end that wants a secret this one lacks) then shows the other end why.
     await connection.drained();
     let lines: Line[] | null = this.#options.pendingLines;
+    if (this.#options.metrics) this.#readAtSeconds = wallClockSeconds();
     while (lines !== null) {
       for (const line of lines) {
         const gate = this.#options.readGate?.();
@@ -174,6 +217,8 @@ export class PeerLink {
       if (connection.isClosed) return;
       lines = await connection.readLines();
       this.#receivedAtMs = this.#options.clock.nowMs();
+      // Once per read, not per line: the lines of one read all arrived then.
+      if (this.#options.metrics) this.#readAtSeconds = wallClockSeconds();
     }
     connection.close("closed by peer");
   }
@@ -250,8 +295,10 @@ export class PeerLink {
   }
 
   #onUpdate(update: ReceivedPeerUpdate): void {
-    const { store, counters, logger, watermarks, onStored } = this.#options;
+    const { store, counters, logger, watermarks, onStored, metrics } = this.#options;
     counters.add("floods_received");
+    this.#updatesReceived += 1;
+    if (this.#receivedSynced) metrics?.observeFloodAge(update.atLine, this.#readAtSeconds);
     if (logger.isEnabledFor("info")) {
       logger.info(`flood from ${this.peer}: ${showWireText(update.atLine)}`);
     }
@@ -308,6 +355,7 @@ export class PeerLink {
       if (batchBytes < CATCH_UP_BATCH_BYTES) continue;
       this.#sendText(batch.join(""));
       sentUpdates += batch.length;
+      this.#countCatchUp(batch.length);
       batch = [];
       batchBytes = 0;
       await this.connection.drained();
@@ -317,11 +365,18 @@ export class PeerLink {
     batch.push(formatPeerLine({ kind: "SYNCED", seq: untilSeq }));
     this.#sendText(batch.join(""));
     sentUpdates += batch.length - 1;
+    this.#countCatchUp(batch.length - 1);
+    this.#sentSynced = true;
     counters.add("catch_up_updates_sent", sentUpdates);
     logger.info("catch-up to {peer}: sent {sentUpdates} updates after seq {afterSeq}", {
       peer: this.peer,
       sentUpdates,
       afterSeq,
     });
+  }
+
+  #countCatchUp(updates: number): void {
+    this.#catchUpUpdatesSent += updates;
+    this.#updatesSent += updates;
   }
 }

@@ -26,8 +26,9 @@ import {
 import type { Counters } from "./counters.ts";
 import { encodeWireText, type Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
+import type { HerdMetrics } from "./metrics.ts";
 import { newNonce, type PeerRole, type PeerSecret } from "./peer_auth.ts";
-import { PeerLink, peerLinkLimits, type Watermark } from "./peer_link.ts";
+import { type CatchUpProgress, PeerLink, peerLinkLimits, type Watermark } from "./peer_link.ts";
 import {
   EPOCH_BYTES,
   formatPeerLine,
@@ -36,6 +37,7 @@ import {
   type PeerHello,
   type PeerMessage,
 } from "./peer_protocol.ts";
+import type { LinkState } from "./server_status.ts";
 import type { ClientStore, StoredUpdate } from "./store.ts";
 
 /** Dial backoff: the first retry within 50 ms, then doubling up to 1.6 s (contract: ≤ 2 s). */
@@ -67,7 +69,45 @@ export interface PeerLinksOptions {
   random: () => number;
   /** See PeerLinkOptions.readGate: links are not read while it holds them. */
   readGate?: () => Promise<void> | undefined;
+  /** With a monitor: see PeerLinkOptions.metrics. */
+  metrics?: HerdMetrics;
 }
+
+/** The link to one configured neighbour as a monitor shows it (times on the wall clock). */
+export interface PeerLinkReport {
+  peer: string;
+  state: LinkState;
+  /** When the link entered `state`, in ms since the epoch. */
+  sinceMs: number;
+  /** Who dialled the current (or last) link; null before any came up. */
+  dialledBy: string | null;
+  /** Totals over every link to this neighbour since this server started. */
+  updatesSent: number;
+  updatesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** The current link's catch-up; nothing sent or received without one. */
+  catchUp: CatchUpProgress;
+  /** Why the link last went down or failed to come up; null when it never did. */
+  lastError: string | null;
+}
+
+/** What is known of one neighbour's links; outlives each of them. */
+interface NeighbourRecord {
+  state: LinkState;
+  sinceMs: number;
+  dialledBy: string | null;
+  lastError: string | null;
+  /** The totals of this neighbour's links that have closed. */
+  closed: {
+    updatesSent: number;
+    updatesReceived: number;
+    bytesSent: number;
+    bytesReceived: number;
+  };
+}
+
+const NO_CATCH_UP: CatchUpProgress = { updatesSent: 0, sentAll: false, receivedAll: false };
 
 /** Dials a neighbour over TCP. */
 export async function dialTcp(address: ServerAddress): Promise<ByteConn> {
@@ -85,6 +125,8 @@ export class PeerLinks {
   readonly #epoch = crypto.getRandomValues(new Uint8Array(EPOCH_BYTES)).toHex();
   readonly #links = new Map<string, Registered>();
   readonly #watermarks = new Map<string, Watermark>();
+  /** One per configured neighbour, for the monitor. */
+  readonly #neighbourRecords = new Map<string, NeighbourRecord>();
   readonly #stopped = new AbortController();
   /** The line and output limits of every link, dialled or accepted. */
   readonly #linkLimits: LineConnectionOptions;
@@ -96,6 +138,15 @@ export class PeerLinks {
       ...[...options.addresses.keys()].map((name) => encoder.encode(name).length),
     );
     this.#linkLimits = peerLinkLimits({ lineBytesMax: options.lineBytesMax, serverNameBytesMax });
+    for (const peer of options.neighbours) {
+      this.#neighbourRecords.set(peer, {
+        state: "down",
+        sinceMs: Date.now(),
+        dialledBy: null,
+        lastError: null,
+        closed: { updatesSent: 0, updatesReceived: 0, bytesSent: 0, bytesReceived: 0 },
+      });
+    }
   }
 
   /** Starts dialling every neighbour; returns at once. */
@@ -106,6 +157,28 @@ export class PeerLinks {
   /** Names of the neighbours with a live link. */
   get linkedPeers(): string[] {
     return [...this.#links.keys()];
+  }
+
+  /** Every configured neighbour's link, sorted by name. */
+  linkReports(): PeerLinkReport[] {
+    return [...this.#neighbourRecords.entries()]
+      .sort(([a], [b]) => a < b ? -1 : 1)
+      .map(([peer, record]) => {
+        const live = this.#links.get(peer)?.link;
+        const { closed } = record;
+        return {
+          peer,
+          state: record.state,
+          sinceMs: record.sinceMs,
+          dialledBy: record.dialledBy,
+          updatesSent: closed.updatesSent + (live?.updatesSent ?? 0),
+          updatesReceived: closed.updatesReceived + (live?.updatesReceived ?? 0),
+          bytesSent: closed.bytesSent + (live?.connection.sentBytes ?? 0),
+          bytesReceived: closed.bytesReceived + (live?.connection.receivedBytes ?? 0),
+          catchUp: live?.catchUp ?? NO_CATCH_UP,
+          lastError: record.lastError,
+        };
+      });
   }
 
   /** True when `line`, as a connection's first, is a well-formed hello from a neighbour. */
@@ -153,8 +226,10 @@ export class PeerLinks {
       pending: rest,
       deadline: this.#handshakeDeadline(),
     });
+    this.#markAttempt(peer, "authenticating");
     this.#sayHello(handshake);
-    await this.#finishHandshake(handshake);
+    const failure = await this.#finishHandshake(handshake);
+    if (failure !== undefined) this.#markFailed(peer, failure);
   }
 
   /** Hands an accepted update to every live link but the one it came from. */
@@ -168,7 +243,7 @@ export class PeerLinks {
       message ??= encodeWireText(
         formatPeerLine({ kind: "U", seq: update.seq, atLine: update.atLine }),
       );
-      link.send(message);
+      link.sendUpdate(message);
       counters.add("floods_sent");
       if (logger.isEnabledFor("info")) {
         shown ??= showWireText(update.atLine);
@@ -211,6 +286,7 @@ export class PeerLinks {
       } else {
         failure = await this.#dialOnce(peer);
         if (failure === undefined) continue;
+        this.#markFailed(peer, failure);
       }
       retry += 1;
       const delayMs = Math.round(backoffDelayMs(retry, random(), DIAL_BACKOFF));
@@ -227,6 +303,7 @@ export class PeerLinks {
   async #dialOnce(peer: string): Promise<string | undefined> {
     const { addresses, dial } = this.#options;
     const deadline = this.#handshakeDeadline();
+    this.#markAttempt(peer, "connecting");
     let failure = "connect timed out";
     const conn = await raceAbort(
       dial(addresses.get(peer)!).catch((error) => {
@@ -242,6 +319,7 @@ export class PeerLinks {
       return failure;
     }
     const connection = new LineConnection(conn, this.#linkLimits);
+    this.#markAttempt(peer, "authenticating");
     const handshake = new Handshake({ connection, role: "dialler", peer, pending: [], deadline });
     this.#sayHello(handshake);
     let reply: PeerHello;
@@ -262,6 +340,25 @@ export class PeerLinks {
       return `protocol version ${reply.version}`;
     }
     return await this.#finishHandshake(handshake);
+  }
+
+  /** A dial or handshake under way: shown unless a link to `peer` is up meanwhile. */
+  #markAttempt(peer: string, state: "connecting" | "authenticating"): void {
+    if (!this.#links.has(peer)) this.#setState(peer, state);
+  }
+
+  /** A dial or handshake failed: the link is down for `why`, unless another is up. */
+  #markFailed(peer: string, why: string): void {
+    if (this.#links.has(peer)) return;
+    this.#neighbourRecords.get(peer)!.lastError = why;
+    this.#setState(peer, "down");
+  }
+
+  #setState(peer: string, state: LinkState): void {
+    const record = this.#neighbourRecords.get(peer)!;
+    if (record.state === state) return;
+    record.state = state;
+    record.sinceMs = Date.now();
   }
 
   #hello(): PeerHello {
@@ -392,9 +489,13 @@ export class PeerLinks {
       onStored: (update) => this.flood(update),
       logger,
       counters,
+      metrics: this.#options.metrics,
     });
     const registered = { link, dialledBy };
     this.#links.set(peer, registered);
+    const record = this.#neighbourRecords.get(peer)!;
+    record.dialledBy = dialledBy;
+    this.#setState(peer, "up");
     counters.add("peer_links_up");
     logger.info("link to {peer} up ({remote}, dialled by {dialledBy})", {
       peer,
@@ -402,8 +503,15 @@ export class PeerLinks {
       dialledBy,
     });
     link.closed.then((reason) => {
+      const { closed } = record;
+      closed.updatesSent += link.updatesSent;
+      closed.updatesReceived += link.updatesReceived;
+      closed.bytesSent += link.connection.sentBytes;
+      closed.bytesReceived += link.connection.receivedBytes;
       if (this.#links.get(peer) !== registered) return;
       this.#links.delete(peer);
+      record.lastError = reason;
+      this.#setState(peer, "down");
       logger.info("link to {peer} down: {reason}", { peer, reason });
     });
     link.start();

@@ -11,11 +11,13 @@ import { NodeSocketConn } from "./node_socket.ts";
 import { ClientSession } from "./client_session.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
+import type { HerdMetrics } from "./metrics.ts";
 import type { PeerSecret } from "./peer_auth.ts";
 import type { Line } from "./lines.ts";
 import { startsAsPeerHello } from "./peer_protocol.ts";
 import { dialTcp, PeerLinks } from "./peers.ts";
 import { atLineBytesMax, parseAtLine } from "./protocol.ts";
+import type { DataDirStatus, ServerState } from "./server_status.ts";
 import { HerdService } from "./service.ts";
 import { ClientStore } from "./store.ts";
 import {
@@ -62,6 +64,17 @@ export interface HerdServerOptions {
   clockNs?: () => bigint;
   /** Monotonic time and waiting, for idle connections and peer links; default the system's. */
   waitClock?: WaitClock;
+  /** With a monitor: the histograms the hot paths observe into (lib/metrics.ts). */
+  metrics?: HerdMetrics;
+}
+
+/** How {@link HerdServer.start} reports its progress. */
+export interface HerdServerStartOptions {
+  /**
+   * Called once the port is bound, before the data dir loads (e.g. to start the monitor,
+   * which reports `loading` meanwhile); what it throws fails the start.
+   */
+  onListening?: () => void;
 }
 
 /** Wall-clock time in integer nanoseconds, finer than Date.now() where the platform allows. */
@@ -86,6 +99,7 @@ export class HerdServer {
   readonly #loaded = Promise.withResolvers<void>();
   #listener: Server | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
+  #state: ServerState = "loading";
 
   constructor(options: HerdServerOptions) {
     this.#options = options;
@@ -127,6 +141,7 @@ export class HerdServer {
       // Links are not read while the data dir is behind: their updates would only wait.
       readGate: updateLog &&
         (() => updateLog.backlogged ? updateLog.whenBelowBacklog() : undefined),
+      metrics: options.metrics,
     });
     this.#service = new HerdService({
       serverName: name,
@@ -147,7 +162,7 @@ export class HerdServer {
    * the data dir (the port, held, keeps a second copy of this server off the same files), then
    * serves and dials neighbours in the background.
    */
-  async start(): Promise<void> {
+  async start(options: HerdServerStartOptions = {}): Promise<void> {
     const address = this.#options.config.servers.get(this.#options.name)!;
     const listener = createServer(
       { allowHalfOpen: true, noDelay: true },
@@ -164,14 +179,44 @@ export class HerdServer {
       this.#options.logger.warn("listener error: {error}", { error: String(error) });
     });
     this.#listener = listener;
+    try {
+      options.onListening?.();
+    } catch (error) {
+      listener.close();
+      this.#listener = undefined;
+      throw error;
+    }
     await this.#loadDataDir();
     this.#loaded.resolve();
+    if (this.#state === "loading") this.#state = "serving";
     this.peers.start();
     const { idleTimeoutMs } = this.#options.config.limits;
     this.#timers.push(
       setInterval(() => this.#closeIdle(), Math.min(idleTimeoutMs, IDLE_SWEEP_INTERVAL_MS_MAX)),
       setInterval(() => this.logCounters(), COUNTERS_LOG_INTERVAL_MS),
     );
+  }
+
+  /** Loading the data dir (lines wait), serving, or stopping. */
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** Open client connections, and neighbours' connections not yet links. */
+  get connectionCounts(): { clients: number; handshakes: number } {
+    return { clients: this.#sessions.size, handshakes: this.#handshakes.size };
+  }
+
+  /** The data dir's path and backlog; undefined without `--data-dir`. */
+  get dataDirStatus(): DataDirStatus | undefined {
+    const updateLog = this.#updateLog;
+    if (updateLog === undefined) return undefined;
+    return {
+      path: updateLogPath(this.#options.dataDir!, this.#options.name),
+      backlog: updateLog.backlog,
+      backlogged: updateLog.backlogged,
+      writeFailures: this.counters.get("data_dir_write_failures"),
+    };
   }
 
   logCounters(): void {
@@ -187,6 +232,7 @@ export class HerdServer {
    * {@link STOP_LOOKUP_GRACE_MS} get the UNKNOWN_ERROR body), closes every connection.
    */
   async stop(): Promise<void> {
+    this.#state = "stopping";
     for (const timer of this.#timers) clearInterval(timer);
     this.#listener?.close();
     this.#listener = undefined;
@@ -290,6 +336,7 @@ export class HerdServer {
       counters: this.counters,
       clockMs: () => this.#waitClock.nowMs(),
       stopSignal: this.#stopLookups.signal,
+      metrics: this.#options.metrics,
     });
     this.#sessions.add(session);
     this.counters.add("connections_accepted");

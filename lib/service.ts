@@ -10,6 +10,7 @@ import type { Counters } from "./counters.ts";
 import { encodeWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
 import { showWireText } from "./log.ts";
+import { IAMAT_REFUSED_COUNTER } from "./metrics.ts";
 import {
   formatAtLine,
   formatInvalidReply,
@@ -113,12 +114,16 @@ export class HerdService {
 
   #iamat(message: IamatMessage, line: string): Reply {
     const { serverName, store, counters, logger, flood, committed } = this.#options;
-    if (!this.#acceptsUpdates()) return this.#invalid(line);
+    if (!this.#acceptsUpdates()) {
+      counters.add(IAMAT_REFUSED_COUNTER);
+      return this.#invalid(line);
+    }
     const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
     // The store keeps its own copy of the id: nothing of the client's line outlives this call.
     const result = store.offer({ clientId: message.clientId, atLine });
     if (result === "clientsMax" || result === "storeBytesMax") {
       counters.add(STORE_LIMIT_COUNTERS[result]);
+      counters.add(IAMAT_REFUSED_COUNTER);
       logger.warn("{limit} reached: refused IAMAT for {id}", {
         limit: result,
         id: showWireText(message.clientId),

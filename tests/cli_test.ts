@@ -50,6 +50,19 @@ Deno.test("parseCli() reads every flag", () => {
   assert.equal(options.logLevel, "debug");
 });
 
+Deno.test("parseCli() reads --monitor HOST:PORT, off, and leaves it to the config without", () => {
+  assert.equal(parseCli(["--name", "Hill"]).monitor, undefined);
+  assert.equal(parseCli(["--name", "Hill", "--monitor", "off"]).monitor, null);
+  assert.deepEqual(parseCli(["--name", "Hill", "--monitor", "0.0.0.0:12101"]).monitor, {
+    host: "0.0.0.0",
+    port: 12101,
+  });
+  assert.deepEqual(parseCli(["--name", "Hill", "--monitor=[::1]:9100"]).monitor, {
+    host: "::1",
+    port: 9100,
+  });
+});
+
 Deno.test("parseCli() reads --flag=value forms", () => {
   const options = parseCli(["--name=Jaquez", "--places=offline", "--log-level=warn"]);
   assert.equal(options.name, "Jaquez");
@@ -116,6 +129,11 @@ const INVALID_ARGS: Array<{ name: string; args: string[] }> = [
   { name: "a positional argument after --name", args: ["--name", "Smith", "extra"] },
   { name: "a positional argument after --", args: ["--name", "Smith", "--", "extra"] },
   { name: "an unknown flag with a newline in it", args: ["--name", "Smith", "--fo\no"] },
+  { name: "--monitor without a port", args: ["--name", "Smith", "--monitor", "127.0.0.1"] },
+  { name: "--monitor with port 0", args: ["--name", "Smith", "--monitor", "127.0.0.1:0"] },
+  { name: "--monitor with a bare IPv6 host", args: ["--name", "Smith", "--monitor", "::1:80"] },
+  { name: "--monitor OFF", args: ["--name", "Smith", "--monitor", "OFF"] },
+  { name: "--monitor empty", args: ["--name", "Smith", "--monitor="] },
 ];
 
 for (const { name, args } of INVALID_ARGS) {

@@ -6,6 +6,7 @@
 import type { Limits, PlacesFieldTier } from "../config.ts";
 import type { Counters } from "../counters.ts";
 import type { Logger } from "../log.ts";
+import type { HerdMetrics } from "../metrics.ts";
 import { createGoogleLegacyProvider } from "./google_legacy.ts";
 import { createGoogleNewProvider } from "./google_new.ts";
 import { limitedFetch, limitProvider, UpstreamLimiter } from "./limiter.ts";
@@ -21,6 +22,8 @@ export interface PlacesSelection {
   limits: Limits;
   logger: Logger;
   counters: Counters;
+  /** With a monitor: the upstream latency histogram. */
+  metrics?: HerdMetrics;
 }
 
 /** The provider `name`; the offline one starts loading its data set in the background. */
@@ -28,7 +31,7 @@ export function createPlacesProvider(
   name: PlacesProviderName,
   selection: PlacesSelection,
 ): PlacesProvider {
-  const { apiKey, baseUrl, fieldTier, limits, logger, counters } = selection;
+  const { apiKey, baseUrl, fieldTier, limits, logger, counters, metrics } = selection;
   if (name === "offline") {
     const offline = createOfflineProvider();
     offline.ready.then(
@@ -48,6 +51,7 @@ export function createPlacesProvider(
     counters.add(`places_status_${placesStatusLabel(call.placesStatus)}`);
     counters.add("places_latency_ms_total", Math.round(call.latencyMs));
     if (call.attempt > 1) counters.add("places_retries");
+    metrics?.observePlacesCall(call.provider, call.latencyMs);
     logger.info("places call {provider} #{attempt} {url}: {status} in {latencyMs} ms", {
       ...call,
       latencyMs: Math.round(call.latencyMs),

@@ -231,7 +231,7 @@ Deno.test("google WHATSAT: bound, statuses, failures, the New API, no key anywhe
   });
 
   await t.step("Places API (New): the request and the mapping to the legacy shape", async () => {
-    assert.match(herd.process("Jaquez").stdout, /\(places: google-new\)/);
+    assert.match(herd.process("Jaquez").stdout, /\(places: google-new, /);
     await using jaquezConnection = await WireClient.connect(herd.port("Jaquez"));
     const jaquez = new RecordingClient(jaquezConnection, replies);
     await jaquez.iamat("kiwi");

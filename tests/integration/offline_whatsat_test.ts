@@ -61,7 +61,7 @@ Deno.test("offline WHATSAT: nearest places within the radius, cut to the bound",
   await using herd = await startHerd({ names: ["Smith"], links: [] });
   assert.match(
     herd.process("Smith").stdout,
-    /\(places: offline\)/,
+    /\(places: offline, /,
     "auto without a key is offline",
   );
   await using client = await WireClient.connect(herd.port("Smith"));

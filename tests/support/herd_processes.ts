@@ -30,7 +30,12 @@ const POLL_INTERVAL_MS = 25;
 const OUTPUT_CHARS_MAX = 1024 * 1024;
 
 /** Variables removed from a server's environment unless a test sets them. */
-const HERD_ENV_KEYS = ["GOOGLE_PLACES_API_KEY", "HERD_PLACES_API", "HERD_SECRET"];
+const HERD_ENV_KEYS = [
+  "GOOGLE_PLACES_API_KEY",
+  "HERD_PLACES_API",
+  "HERD_SECRET",
+  "HERD_MONITOR_TOKEN",
+];
 
 /**
  * Polls `check` until it returns a value other than undefined/false, or throws after
@@ -88,7 +93,7 @@ export function freePorts(count: number): number[] {
 
 /** What herd.json holds, as a test builds it. */
 export interface HerdConfigJson {
-  servers: Record<string, { port: number; host?: string }>;
+  servers: Record<string, { port: number; host?: string; monitor?: string }>;
   links: Array<readonly [string, string]>;
   limits?: Record<string, number>;
   [key: string]: unknown;
@@ -102,6 +107,8 @@ export interface HerdOptions {
   links?: ReadonlyArray<readonly [string, string]>;
   /** `limits` of herd.json; omitted when undefined. */
   limits?: Record<string, number>;
+  /** Gives every server a monitor (`"monitor": "127.0.0.1:PORT"`) on a free loopback port. */
+  monitors?: boolean;
   /** Further top-level keys of herd.json (e.g. `placesFields`). */
   extraConfig?: Record<string, unknown>;
   /** Extra CLI arguments for every server, e.g. `["--places", "offline"]`. */
@@ -350,10 +357,16 @@ export async function startHerd(options: HerdOptions = {}): Promise<Herd> {
   const names = options.names ?? HERD_NAMES;
   const links = options.links ??
     HERD_LINKS.filter(([a, b]) => names.includes(a) && names.includes(b));
-  const ports = freePorts(names.length);
+  const ports = freePorts(names.length * (options.monitors ? 2 : 1));
+  const monitorOf = (index: number) =>
+    options.monitors ? { monitor: `127.0.0.1:${ports[names.length + index]}` } : {};
   const config: HerdConfigJson = {
     servers: Object.fromEntries(
-      names.map((name, index) => [name, { port: ports[index], host: "127.0.0.1" }]),
+      names.map((name, index) => [name, {
+        port: ports[index],
+        host: "127.0.0.1",
+        ...monitorOf(index),
+      }]),
     ),
     links: [...links],
     ...(options.limits === undefined ? {} : { limits: options.limits }),
@@ -404,6 +417,7 @@ function spawnMain(
   args: readonly string[],
   env?: Record<string, string>,
   launcher: readonly string[] = [],
+  stdin: "null" | "piped" = "null",
 ): Deno.ChildProcess {
   const [command, ...prefix] = [...launcher, Deno.execPath()];
   return new Deno.Command(command, {
@@ -411,7 +425,7 @@ function spawnMain(
     cwd: REPO_DIR,
     env: serverEnv(env),
     clearEnv: true,
-    stdin: "null",
+    stdin,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -435,15 +449,22 @@ export interface CliRun {
 
 /**
  * Runs `main.ts` with `args` to completion (SIGKILL after `timeoutMs`), for start-up checks
- * that are expected to exit by themselves.
+ * and subcommands that are expected to exit by themselves; `stdin` is written to its standard
+ * input and then closed (without it, standard input is /dev/null).
  */
 export async function runHerdCli(
   args: readonly string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {},
 ): Promise<CliRun> {
-  const server = new ServerProcess("cli", 0, spawnMain(args, options.env));
+  const child = spawnMain(args, options.env, [], options.stdin === undefined ? "null" : "piped");
+  const server = new ServerProcess("cli", 0, child);
   const timer = setTimeout(() => server.signal("SIGKILL"), options.timeoutMs ?? 15_000);
   try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
     const status = await server.status();
     return {
       code: status.code,
