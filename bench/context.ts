@@ -38,6 +38,9 @@ export interface Settings {
   /** Catch-up: clients a restarted server must get back, updates made while a link is down. */
   catchUpClients: number;
   catchUpUpdates: number;
+  /** Scale: updates made with every link up, and while one server is down. */
+  scaleUpdates: number;
+  scaleUpdatesWhileDown: number;
 }
 
 export function settingsFor(quick: boolean): Settings {
@@ -59,6 +62,8 @@ export function settingsFor(quick: boolean): Settings {
     idleProbes: 20,
     catchUpClients: quick ? 10_000 : 100_000,
     catchUpUpdates: 1000,
+    scaleUpdates: quick ? 20 : 100,
+    scaleUpdatesWhileDown: quick ? 10 : 100,
   };
 }
 

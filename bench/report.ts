@@ -7,6 +7,7 @@ import type { CatchUpPhase, CatchUpResults } from "./scenario_catch_up.ts";
 import type { FloodResults, FloodRow } from "./scenario_flood.ts";
 import type { IdleResults, MemoryResults } from "./scenario_memory.ts";
 import type { MonitorCostResults } from "./scenario_monitor.ts";
+import type { ScaleResults } from "./scenario_scale.ts";
 import type { ThroughputResults, ThroughputRow } from "./scenario_throughput.ts";
 import type { LoadResult } from "./generator.ts";
 
@@ -33,6 +34,7 @@ export interface BenchResults {
   idle?: IdleResults;
   catchUp?: CatchUpResults;
   monitor?: MonitorCostResults;
+  scale?: ScaleResults;
   errors: Array<{ scenario: string; error: string }>;
   targets?: Verdict[];
 }
@@ -276,7 +278,21 @@ export function verdicts(results: BenchResults, floodRates: number[]): Verdict[]
     ...idleVerdicts(results.idle),
     ...catchUpVerdicts(results.catchUp),
     monitorVerdict(results.monitor),
+    ...scaleVerdicts(results.scale),
   ];
+}
+
+/** Flooding's cost is exact logic, so the measured figure must equal 2E − N + 1. */
+function scaleVerdicts(scale: ScaleResults | undefined): Verdict[] {
+  const target = "flooding, 25 servers: link messages per update = 2E - N + 1";
+  if (!scale) return [notMeasured(target, "scenario not run")];
+  return scale.rows.map((row) =>
+    judge(
+      `${target} (${row.label})`,
+      `${row.messagesPerUpdate.toFixed(2)} vs ${row.expectedMessagesPerUpdate}`,
+      row.messagesPerUpdate === row.expectedMessagesPerUpdate,
+    )
+  );
 }
 
 /** The mean IAMAT rate of each kind of row, and the noise: the widest same-kind spread. */
@@ -570,6 +586,46 @@ function monitorSection(monitor: MonitorCostResults): string[] {
   ];
 }
 
+function scaleSection(scale: ScaleResults): string[] {
+  const rows = scale.rows.map((row) => [
+    row.label,
+    `${row.servers}/${row.links}`,
+    `${row.messagesPerUpdate.toFixed(2)} (${row.expectedMessagesPerUpdate})`,
+    (row.receivedPerUpdate - (row.servers - 1)).toFixed(2),
+    `${row.hops.max} (${row.diameter})`,
+    `${row.hops.onShortestPath}/${row.hops.arrivals}`,
+    `${row.convergenceMs.median} / ${row.convergenceMs.max}`,
+    `${row.serverRssMb.median} / ${row.serverRssMb.max}`,
+    `${row.catchUp.server} (${row.catchUp.linksOfServer})`,
+    `${row.catchUp.updatesReceived} for ${row.catchUp.clients}, ${
+      fmtBytes(row.catchUp.bytesReceived)
+    }`,
+    String(row.catchUp.totalMs),
+  ]);
+  return [
+    `9. How flooding scales: ${
+      scale.rows[0]?.updates ?? 0
+    } updates to seeded-random servers, one at a time`,
+    ...grid([
+      "graph",
+      "N/E",
+      "msgs/update (2E-N+1)",
+      "dups/update",
+      "hops max (diameter)",
+      "shortest-path arrivals",
+      "converge ms p50 / max",
+      "RSS MB p50 / max",
+      "restarted (links)",
+      "catch-up received",
+      "catch-up ms",
+    ], rows),
+    "msgs: U lines sent, summed over every server's floods_sent (exact); dups: lines dropped on arrival.",
+    "hops: the path each server's first arrival took (from its log); converge: origin receive -> last",
+    "server's first arrival, all servers sharing the server core; catch-up: U lines the restarted server",
+    "received from its neighbours (each streams its whole store to a new epoch), spawn -> all held.",
+  ];
+}
+
 function targetsSection(targets: Verdict[]): string[] {
   return [
     "Targets (default log level; measured, not asserted)",
@@ -594,6 +650,7 @@ export function formatTable(results: BenchResults): string {
   lines.push(...memorySection(results.memory, results.idle));
   if (results.catchUp) lines.push(...catchUpSection(results.catchUp), "");
   if (results.monitor) lines.push(...monitorSection(results.monitor), "");
+  if (results.scale) lines.push(...scaleSection(results.scale), "");
   if (results.targets) lines.push(...targetsSection(results.targets), "");
   for (const { scenario, error } of results.errors) {
     lines.push(`error in ${scenario}: ${error.split("\n")[0]}`);

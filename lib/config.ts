@@ -11,8 +11,13 @@ export interface ServerAddress {
   port: number;
 }
 
-/** One server of the config: where it listens, and where its monitor does (if it has one). */
+/**
+ * One server of the config: the address its neighbours dial (`host`, `port`), the address it
+ * listens on, and where its monitor listens (if it has one).
+ */
 export interface ServerConfig extends ServerAddress {
+  /** The address it listens on (e.g. `0.0.0.0` behind NAT); `host` unless herd.json says. */
+  bind: string;
   /** The HTTP monitor's address; undefined when the server has none. */
   monitor: ServerAddress | undefined;
 }
@@ -174,23 +179,29 @@ function validateServers(value: unknown): Map<string, ServerConfig> {
     }
     const where = `server ${name}`;
     const fields = expectObject(entry, where);
-    rejectUnknownKeys(fields, ["host", "port", "monitor"], where);
+    rejectUnknownKeys(fields, ["host", "bind", "port", "monitor"], where);
     const port = fields.port;
     if (!isPort(port)) {
       throw new ConfigError(`${where}: "port" must be a whole number from 1 to 65535`);
     }
-    const host = fields.host ?? DEFAULT_HOST;
-    if (typeof host !== "string" || host === "" || /\s/.test(host)) {
-      throw new ConfigError(`${where}: "host" must be a non-empty string without white space`);
-    }
+    const host = expectHost(fields.host ?? DEFAULT_HOST, "host", where);
+    const bind = expectHost(fields.bind ?? host, "bind", where);
     claim({ host, port }, `servers ${name}`);
     const monitor = fields.monitor === undefined || fields.monitor === null
       ? undefined
       : parseMonitorAddress(fields.monitor, where);
     if (monitor !== undefined) claim(monitor, `the monitor of ${name}`);
-    servers.set(name, { host, port, monitor });
+    servers.set(name, { host, bind, port, monitor });
   }
   return servers;
+}
+
+/** A `host` or `bind` value: a non-empty string without white space (a name or an IP). */
+function expectHost(value: unknown, key: string, where: string): string {
+  if (typeof value !== "string" || value === "" || /\s/.test(value)) {
+    throw new ConfigError(`${where}: "${key}" must be a non-empty string without white space`);
+  }
+  return value;
 }
 
 /**

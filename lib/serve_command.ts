@@ -93,7 +93,8 @@ export async function runServeCommand(args: string[]): Promise<number> {
     metrics,
   });
   keepServingOnBugs(logger);
-  const { host, port } = config.servers.get(options.name)!;
+  // Where it listens, which with `bind` may differ from the host its neighbours dial.
+  const { bind, port } = config.servers.get(options.name)!;
   const server = new HerdServer({
     name: options.name,
     config,
@@ -136,7 +137,7 @@ export async function runServeCommand(args: string[]): Promise<number> {
       return 1;
     }
     if ((error as { code?: string }).code === "EADDRINUSE") {
-      console.error(`herd: ${options.name} cannot listen on ${host}:${port}: address in use`);
+      console.error(`herd: ${options.name} cannot listen on ${bind}:${port}: address in use`);
       return 1;
     }
     throw error;
@@ -150,13 +151,13 @@ export async function runServeCommand(args: string[]): Promise<number> {
   }
   const monitorShown = monitor ? `monitor ${monitor.address}` : "no monitor";
   console.log(
-    `${options.name} listening on ${host}:${port} (places: ${providerName}, ${monitorShown})`,
+    `${options.name} listening on ${bind}:${port} (places: ${providerName}, ${monitorShown})`,
   );
   logger.info(
     "started {name} on {address} places={places} monitor={monitor} limits={limits} neighbours={peers}",
     {
       name: options.name,
-      address: `${host}:${port}`,
+      address: `${bind}:${port}`,
       monitor: monitor?.address ?? "none",
       places: providerName,
       limits: JSON.stringify(config.limits),

@@ -158,9 +158,9 @@ export class HerdServer {
   }
 
   /**
-   * Binds the port (rejects with the system's error, e.g. code EADDRINUSE, if it cannot), loads
-   * the data dir (the port, held, keeps a second copy of this server off the same files), then
-   * serves and dials neighbours in the background.
+   * Binds the port on the server's `bind` address (rejects with the system's error, e.g. code
+   * EADDRINUSE, if it cannot), loads the data dir (the port, held, keeps a second copy of this
+   * server off the same files), then serves and dials neighbours in the background.
    */
   async start(options: HerdServerStartOptions = {}): Promise<void> {
     const address = this.#options.config.servers.get(this.#options.name)!;
@@ -170,7 +170,7 @@ export class HerdServer {
     );
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
-      listener.listen({ host: address.host, port: address.port }, () => {
+      listener.listen({ host: address.bind, port: address.port }, () => {
         listener.off("error", reject);
         resolve();
       });

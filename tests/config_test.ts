@@ -37,6 +37,7 @@ const CONTRACT_SERVERS: Array<[string, ServerConfig]> = [
   "Campbell",
 ].map((name, index) => [name, {
   host: "127.0.0.1",
+  bind: "127.0.0.1",
   port: 12000 + index,
   monitor: { host: "127.0.0.1", port: 12100 + index },
 }]);
@@ -195,21 +196,40 @@ Deno.test("neighbours are listed sorted by name", async () => {
 // ---------------------------------------------------------------------------------------------
 // The valid space
 
-Deno.test("validateConfig(): host defaults to 127.0.0.1", () => {
+Deno.test("validateConfig(): host defaults to 127.0.0.1, and bind to host", () => {
   const config = validateConfig({
     servers: { Hill: { port: 13001 }, Smith: { port: 13002, host: "10.0.0.7" } },
     links: [["Hill", "Smith"]],
   });
   assert.deepEqual(config.servers.get("Hill"), {
     host: "127.0.0.1",
+    bind: "127.0.0.1",
     port: 13001,
     monitor: undefined,
   });
   assert.deepEqual(config.servers.get("Smith"), {
     host: "10.0.0.7",
+    bind: "10.0.0.7",
     port: 13002,
     monitor: undefined,
   });
+});
+
+Deno.test("validateConfig(): bind is where a server listens, host where it is dialled", () => {
+  const config = validateConfig({
+    servers: {
+      Hill: { port: 13001, host: "198.18.0.2", bind: "0.0.0.0" },
+      Smith: { port: 13002, host: "herd-smith.example", bind: "::" },
+    },
+    links: [["Hill", "Smith"]],
+  });
+  assert.deepEqual(config.servers.get("Hill"), {
+    host: "198.18.0.2",
+    bind: "0.0.0.0",
+    port: 13001,
+    monitor: undefined,
+  });
+  assert.equal(config.servers.get("Smith")?.bind, "::");
 });
 
 Deno.test("validateConfig(): one server with no links is valid and warns of nothing", () => {
@@ -339,6 +359,12 @@ const INVALID_CONFIGS: Array<{ name: string; json: unknown }> = [
   { name: "a port that is not whole", json: { servers: { Hill: { port: 13000.5 } } } },
   { name: "a host that is empty", json: { servers: { Hill: { port: 13000, host: "" } } } },
   { name: "a host that is not a string", json: { servers: { Hill: { port: 13000, host: 127 } } } },
+  { name: "a bind that is empty", json: { servers: { Hill: { port: 13000, bind: "" } } } },
+  { name: "a bind that is a number", json: { servers: { Hill: { port: 13000, bind: 0 } } } },
+  {
+    name: "a bind with white space",
+    json: { servers: { Hill: { port: 13000, bind: "0.0.0.0 " } } },
+  },
   {
     name: "the same host and port twice",
     json: {
@@ -460,8 +486,8 @@ Deno.test("loadConfig() reads a valid file", async () => {
   });
   const config = await withTempFile(text, (path) => loadConfig(path));
   assert.deepEqual([...config.servers.entries()], [
-    ["Hill", { host: "127.0.0.1", port: 13001, monitor: undefined }],
-    ["Smith", { host: "localhost", port: 13002, monitor: undefined }],
+    ["Hill", { host: "127.0.0.1", bind: "127.0.0.1", port: 13001, monitor: undefined }],
+    ["Smith", { host: "localhost", bind: "localhost", port: 13002, monitor: undefined }],
   ]);
   assert.deepEqual(config.neighbours.get("Hill"), ["Smith"]);
   assert.equal(config.limits.lineBytesMax, 4096);

@@ -27,7 +27,7 @@ export async function waitUntilHeld(
   await pollUntil(async () => {
     wrong = [];
     for (const server of servers) {
-      const held = await heldAtLines(herd.port(server), clientIds);
+      const held = await heldAtLines(herd.port(server), clientIds, herd.host(server));
       held.forEach((line, index) => {
         if (!isRight(clientIds[index], line)) {
           wrong.push(`${server} holds ${line ?? "nothing"} for ${clientIds[index]}`);

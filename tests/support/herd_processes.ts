@@ -93,7 +93,7 @@ export function freePorts(count: number): number[] {
 
 /** What herd.json holds, as a test builds it. */
 export interface HerdConfigJson {
-  servers: Record<string, { port: number; host?: string; monitor?: string }>;
+  servers: Record<string, { port: number; host?: string; bind?: string; monitor?: string }>;
   links: Array<readonly [string, string]>;
   limits?: Record<string, number>;
   [key: string]: unknown;
@@ -126,6 +126,10 @@ export interface HerdOptions {
   configSeenBy?: (name: string, config: HerdConfigJson) => HerdConfigJson;
   /** A command every server runs under, e.g. `["prlimit", "--nofile=256:4096", "--"]`. */
   launcher?: readonly string[];
+  /** The command one server runs under, instead of `launcher` (e.g. in its own namespace). */
+  serverLauncher?: Readonly<Record<string, readonly string[]>>;
+  /** The host each server is dialled at (and, without `bind`, listens on); default 127.0.0.1. */
+  hosts?: Readonly<Record<string, string>>;
   /** Which servers to start at once; default all of `names`. */
   start?: readonly string[];
   listenTimeoutMs?: number;
@@ -258,6 +262,11 @@ export class Herd implements AsyncDisposable {
     return server.port;
   }
 
+  /** The host `name` is dialled at. */
+  host(name: string): string {
+    return this.config.servers[name]?.host ?? "127.0.0.1";
+  }
+
   /** The running process for `name`; throws if it is not running. */
   process(name: string): ServerProcess {
     const server = this.#running.get(name);
@@ -299,7 +308,7 @@ export class Herd implements AsyncDisposable {
         ...(this.#options.serverArgs?.[name] ?? []),
       ],
       env: { ...this.#options.env, ...this.#options.serverEnv?.[name] },
-      launcher: this.#options.launcher,
+      launcher: this.#options.serverLauncher?.[name] ?? this.#options.launcher,
     });
     this.#running.set(name, server);
     this.#all.push(server);
@@ -364,7 +373,7 @@ export async function startHerd(options: HerdOptions = {}): Promise<Herd> {
     servers: Object.fromEntries(
       names.map((name, index) => [name, {
         port: ports[index],
-        host: "127.0.0.1",
+        host: options.hosts?.[name] ?? "127.0.0.1",
         ...monitorOf(index),
       }]),
     ),

@@ -371,15 +371,16 @@ export async function exchangeOneLineReplies(
 }
 
 /**
- * The AT line the server on `port` holds for each of `clientIds` (undefined where it
- * answers `?`): the first line of a WHATSAT reply (1 km, one result), pipelined in writes
- * of a hundred lookups.
+ * The AT line the server on `port` (of `host`, default loopback) holds for each of
+ * `clientIds` (undefined where it answers `?`): the first line of a WHATSAT reply (1 km, one
+ * result), pipelined in writes of a hundred lookups.
  */
 export async function heldAtLines(
   port: number,
   clientIds: readonly string[],
+  host = "127.0.0.1",
 ): Promise<Array<string | undefined>> {
-  await using client = await WireClient.connect(port);
+  await using client = await WireClient.connect(port, host);
   const held: Array<string | undefined> = [];
   for (let start = 0; start < clientIds.length; start += LOOKUPS_PER_WRITE) {
     const ids = clientIds.slice(start, start + LOOKUPS_PER_WRITE);
