@@ -10,6 +10,7 @@ import { runClientCommand } from "./lib/client_command.ts";
 import { runServeCommand } from "./lib/serve_command.ts";
 import { DataDirError } from "./lib/server.ts";
 import { runStatusCommand } from "./lib/status_command.ts";
+import { TlsFilesError } from "./lib/tls_files.ts";
 
 /** The bearer token `herd status` sends to the monitors. */
 const MONITOR_TOKEN_VARIABLE = "HERD_MONITOR_TOKEN";
@@ -31,7 +32,7 @@ if (import.meta.main) {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`herd: ${oneLine(message)}`);
     const isUsage = error instanceof UsageError || error instanceof ConfigError ||
-      error instanceof DataDirError;
+      error instanceof DataDirError || error instanceof TlsFilesError;
     Deno.exit(isUsage ? 2 : 1);
   }
 }

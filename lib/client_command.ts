@@ -1,5 +1,6 @@
 /**
- * `herd client HOST:PORT [LINE ...]`: a line client. With LINEs, or lines on a stdin that is
+ * `herd client [--tls-ca FILE] HOST:PORT [LINE ...]`: a line client (over TLS, trusting only
+ * the CA in FILE and checking the server's certificate names HOST, with `--tls-ca`). With LINEs, or lines on a stdin that is
  * not a terminal, it sends them, half-closes and copies the replies to stdout byte for byte
  * until the server closes — for scripts. On a terminal it is interactive. Owns the socket,
  * stdin and stdout; what a typed line means and how a reply is shown is
@@ -12,7 +13,11 @@ import { networkErrorReason, OneLineError } from "./errors.ts";
 import { encodeWireText, LineSplitter } from "./lines.ts";
 import { systemClockNs } from "./server.ts";
 
-export const CLIENT_USAGE = "usage: herd client HOST:PORT [LINE ...]";
+export const CLIENT_USAGE = "usage: herd client [--tls-ca FILE] HOST:PORT [LINE ...]";
+const TLS_CA_FLAG = "--tls-ca";
+
+/** A plain or TLS connection: both half-close, which the one-shot mode needs. */
+type ClientConn = Deno.TcpConn | Deno.TlsConn;
 
 /** The longest typed line read from a terminal; a longer one is cut (and the server says `?`). */
 const TYPED_LINE_BYTES_MAX = 64 * 1024;
@@ -37,10 +42,16 @@ export async function runClientCommand(
   args: string[],
   options: ClientCommandOptions = {},
 ): Promise<number> {
-  const [addressText, ...lines] = args;
+  // Only before HOST:PORT: what follows it are lines to send, whatever they look like.
+  const caPath = args[0] === TLS_CA_FLAG ? args[1] : undefined;
+  if (args[0] === TLS_CA_FLAG && caPath === undefined) {
+    throw new UsageError(`${TLS_CA_FLAG} needs a FILE; ${CLIENT_USAGE}`);
+  }
+  const [addressText, ...lines] = caPath === undefined ? args : args.slice(2);
   if (addressText === undefined) throw new UsageError(`HOST:PORT is required; ${CLIENT_USAGE}`);
   const address = parseServerAddress(addressText);
-  const conn = await connect(address);
+  const caPem = caPath === undefined ? undefined : await readCa(caPath);
+  const conn = await connect(address, caPem);
   try {
     if (lines.length > 0) {
       await exchange(conn, new Blob(lines.map((line) => `${line}\n`)).stream());
@@ -65,9 +76,27 @@ function parseServerAddress(text: string): ServerAddress {
   }
 }
 
-async function connect(address: ServerAddress): Promise<Deno.TcpConn> {
+async function readCa(path: string): Promise<string> {
   try {
-    return await Deno.connect({ hostname: address.host, port: address.port, transport: "tcp" });
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UsageError(`${TLS_CA_FLAG} ${path}: cannot read: ${(error as Error).name}`);
+  }
+}
+
+/** Connects, and with `caPem` finishes the TLS handshake here so its failure is one line. */
+async function connect(address: ServerAddress, caPem: string | undefined): Promise<ClientConn> {
+  const { host: hostname, port } = address;
+  try {
+    if (caPem === undefined) return await Deno.connect({ hostname, port, transport: "tcp" });
+    const conn = await Deno.connectTls({ hostname, port, caCerts: [caPem] });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+    return conn;
   } catch (error) {
     throw new ClientConnectError(
       `cannot connect to ${formatAddress(address)}: ${networkErrorReason(error)}`,
@@ -80,7 +109,7 @@ async function connect(address: ServerAddress): Promise<Deno.TcpConn> {
  * once the server has closed. Reading while writing keeps a long input from stalling on
  * replies the server cannot send.
  */
-async function exchange(conn: Deno.TcpConn, input: ReadableStream<Uint8Array>): Promise<void> {
+async function exchange(conn: ClientConn, input: ReadableStream<Uint8Array>): Promise<void> {
   const stdout = Deno.stdout.writable.getWriter();
   const copying = forEachChunk(conn, (chunk) => stdout.write(chunk));
   try {
@@ -100,7 +129,7 @@ async function exchange(conn: Deno.TcpConn, input: ReadableStream<Uint8Array>): 
  * server closing ends it too.
  */
 async function converse(
-  conn: Deno.TcpConn,
+  conn: ClientConn,
   address: ServerAddress,
   clockNs: () => bigint,
 ): Promise<void> {
@@ -151,7 +180,7 @@ async function converse(
 
 /** Reads `conn` until the server closes, handing each chunk to `use` before the next read. */
 async function forEachChunk(
-  conn: Deno.TcpConn,
+  conn: ClientConn,
   use: (chunk: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const buffer = new Uint8Array(READ_CHUNK_BYTES);
@@ -167,7 +196,7 @@ function isClosedByPeer(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected;
 }
 
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: ClientConn, bytes: Uint8Array): Promise<void> {
   for (let written = 0; written < bytes.length;) {
     written += await conn.write(bytes.subarray(written));
   }

@@ -1,8 +1,9 @@
 /**
  * herd.json and the built-in default → one validated, typed Config. Reads the file and
- * nothing else; every rule of the contract's config section is checked here, so the rest of
+ * nothing else (the TLS files it names are read by lib/tls_files.ts); every rule of the contract's config section is checked here, so the rest of
  * the program can trust what it gets. Invalid input throws ConfigError with one line.
  */
+import { dirname, resolve } from "node:path";
 import { OneLineError } from "./errors.ts";
 
 /** Where one server listens. */
@@ -20,6 +21,14 @@ export interface ServerConfig extends ServerAddress {
   bind: string;
   /** The HTTP monitor's address; undefined when the server has none. */
   monitor: ServerAddress | undefined;
+  /** This server's certificate and key (PEM files); present on every server or on none. */
+  tls?: ServerTlsPaths;
+}
+
+/** Where one server's certificate and private key are (PEM files). */
+export interface ServerTlsPaths {
+  certPath: string;
+  keyPath: string;
 }
 
 /** The limits table of the contract; every value is a positive whole number. */
@@ -53,6 +62,11 @@ export interface Config {
   placesFields: PlacesFieldTier;
   /** Valid but worth telling the operator (e.g. a disconnected graph). */
   warnings: string[];
+  /**
+   * With TLS on every link (all servers then have `tls`): the CA every certificate must be
+   * signed by. Absent for plain TCP.
+   */
+  tls?: { caPath: string };
 }
 
 /** A config that cannot be used; the message is one line for stderr. */
@@ -124,7 +138,11 @@ export function defaultConfigJson(): unknown {
   };
 }
 
-/** Reads and validates a config file, or returns the default when `path` is undefined. */
+/**
+ * Reads and validates a config file, or returns the default when `path` is undefined. The
+ * `tls` file paths come back resolved against the file's directory, so a server started
+ * from anywhere finds them.
+ */
 export async function loadConfig(path: string | undefined): Promise<Config> {
   if (path === undefined) return validateConfig(defaultConfigJson());
   let text: string;
@@ -140,26 +158,96 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   } catch (error) {
     throw new ConfigError(`config ${path}: not JSON: ${(error as Error).message}`);
   }
+  let config: Config;
   try {
-    return validateConfig(json);
+    config = validateConfig(json);
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(`config ${path}: ${error.message}`);
     throw error;
   }
+  return resolveTlsPaths(config, dirname(resolve(path)));
+}
+
+/** `config` with its `tls` paths made absolute against `baseDir` (pure: no file is read). */
+export function resolveTlsPaths(config: Config, baseDir: string): Config {
+  if (config.tls === undefined) return config;
+  const servers = new Map(
+    [...config.servers].map(([name, server]) => [name, {
+      ...server,
+      tls: {
+        certPath: resolve(baseDir, server.tls!.certPath),
+        keyPath: resolve(baseDir, server.tls!.keyPath),
+      },
+    }]),
+  );
+  return { ...config, servers, tls: { caPath: resolve(baseDir, config.tls.caPath) } };
 }
 
 /** Validates parsed herd.json; throws ConfigError naming the first problem. */
 export function validateConfig(json: unknown): Config {
   const root = expectObject(json, "the top level");
-  rejectUnknownKeys(root, ["servers", "links", "limits", "placesFields"], "the top level");
+  rejectUnknownKeys(root, ["servers", "links", "limits", "placesFields", "tls"], "the top level");
   const servers = validateServers(root.servers);
+  const tls = validateTls(root.tls, servers);
   const neighbours = validateLinks(root.links ?? [], servers);
   const { limits, limitsGiven } = validateLimits(root.limits ?? {});
   const placesFields = validatePlacesFields(root.placesFields ?? "pro");
   const warnings = isConnected(neighbours)
     ? []
     : ["the servers' links do not connect them all: updates will not reach every server"];
-  return { servers, neighbours, limits, limitsGiven, placesFields, warnings };
+  return {
+    servers,
+    neighbours,
+    limits,
+    limitsGiven,
+    placesFields,
+    warnings,
+    ...(tls && { tls }),
+  };
+}
+
+/**
+ * The top-level `tls` against the servers': all or none, since a herd where some links are
+ * plain would carry in clear what the others encrypt.
+ */
+function validateTls(
+  value: unknown,
+  servers: ReadonlyMap<string, ServerConfig>,
+): { caPath: string } | undefined {
+  const withTls = [...servers].filter(([, server]) => server.tls !== undefined);
+  if (value === undefined) {
+    if (withTls.length === 0) return undefined;
+    throw new ConfigError(
+      `server ${withTls[0][0]} has "tls" but the top level has no "tls": {"ca": PATH}`,
+    );
+  }
+  const fields = expectObject(value, 'the top-level "tls"');
+  rejectUnknownKeys(fields, ["ca"], 'the top-level "tls"');
+  const caPath = expectPath(fields.ca, "ca", 'the top-level "tls"');
+  const without = [...servers.keys()].find((name) => servers.get(name)!.tls === undefined);
+  if (without !== undefined) {
+    throw new ConfigError(
+      `server ${without} has no "tls": with a top-level "tls" every server needs one`,
+    );
+  }
+  return { caPath };
+}
+
+function validateServerTls(value: unknown, where: string): ServerTlsPaths {
+  const within = `${where}: "tls"`;
+  const fields = expectObject(value, within);
+  rejectUnknownKeys(fields, ["cert", "key"], within);
+  return {
+    certPath: expectPath(fields.cert, "cert", within),
+    keyPath: expectPath(fields.key, "key", within),
+  };
+}
+
+function expectPath(value: unknown, key: string, where: string): string {
+  if (typeof value !== "string" || value === "") {
+    throw new ConfigError(`${where}: "${key}" must be a non-empty path`);
+  }
+  return value;
 }
 
 function validateServers(value: unknown): Map<string, ServerConfig> {
@@ -179,7 +267,7 @@ function validateServers(value: unknown): Map<string, ServerConfig> {
     }
     const where = `server ${name}`;
     const fields = expectObject(entry, where);
-    rejectUnknownKeys(fields, ["host", "bind", "port", "monitor"], where);
+    rejectUnknownKeys(fields, ["host", "bind", "port", "monitor", "tls"], where);
     const port = fields.port;
     if (!isPort(port)) {
       throw new ConfigError(`${where}: "port" must be a whole number from 1 to 65535`);
@@ -191,7 +279,8 @@ function validateServers(value: unknown): Map<string, ServerConfig> {
       ? undefined
       : parseMonitorAddress(fields.monitor, where);
     if (monitor !== undefined) claim(monitor, `the monitor of ${name}`);
-    servers.set(name, { host, bind, port, monitor });
+    const tls = fields.tls === undefined ? undefined : validateServerTls(fields.tls, where);
+    servers.set(name, { host, bind, port, monitor, ...(tls && { tls }) });
   }
   return servers;
 }

@@ -1,5 +1,5 @@
 /**
- * One TCP connection as lines in and bytes out, for clients and peers alike. Reading hands
+ * One TCP (or TLS) connection as lines in and bytes out, for clients and peers alike. Reading hands
  * back whole lines; writing queues bytes and sends everything queued in one write, so many
  * replies share a syscall. Unsent output past `outputBytesMax` closes the connection: a
  * reader that never reads must not grow memory without bound. Knows nothing of the protocol.
@@ -20,9 +20,17 @@ export interface LineConnectionOptions {
 /** Why a connection was closed, for the log. */
 export type CloseReason = "done" | "output limit" | "write failed" | "read failed" | string;
 
+/**
+ * What an accepted TLS connection's certificate proved: the names it verifiably carries, or
+ * why none (no certificate, another CA, expired…).
+ */
+export type PeerCertificateCheck = { names: readonly string[] } | { refused: string };
+
 /** What a connection needs of a socket: NodeSocketConn and DenoConnChunks provide it. */
 export interface ByteConn {
   readonly remoteAddr: Deno.Addr;
+  /** On an accepted TLS connection, its certificate's check; undefined on plain TCP. */
+  readonly peerCertificate?: PeerCertificateCheck;
   /** The next bytes received (used before the next call), or null at end of input. */
   readChunk(): Promise<Uint8Array | null>;
   /** Resolves with how many bytes were handed to the kernel. */
@@ -101,6 +109,11 @@ export class LineConnection {
 
   get isClosed(): boolean {
     return this.#closeReason !== undefined;
+  }
+
+  /** See {@link ByteConn.peerCertificate}: whom the other end proved to be, under TLS. */
+  get peerCertificate(): PeerCertificateCheck | undefined {
+    return this.#conn.peerCertificate;
   }
 
   get unsentBytes(): number {

@@ -5,11 +5,12 @@
  * recently updated clients read from this server's own store (every update floods to every
  * server). Gathers only when asked; knows no HTTP serving, no page and no subscribers.
  */
-import { type Config, formatAddress } from "./config.ts";
+import type { Config } from "./config.ts";
 import { parseAtLine, parseLocation } from "./protocol.ts";
 import type { LinkState, LinkStatus, ServerStatus } from "./server_status.ts";
 import type { ClientStore } from "./store.ts";
 import { projectToMap } from "./world_map.ts";
+import { type MonitorClient, monitorClient, monitorStatusUrl } from "./monitor_client.ts";
 
 /** How long another monitor may take to answer `/status` before its server shows down. */
 const STATUS_TIMEOUT_MS_DEFAULT = 800;
@@ -101,6 +102,8 @@ export interface HerdViewOptions {
   monitorToken?: string;
   /** Default the global fetch; tests pass one that fails or hangs. */
   fetch?: typeof fetch;
+  /** With TLS, the other monitors' CA (PEM): they are then asked over HTTPS. */
+  monitorCa?: string;
   statusTimeoutMs?: number;
   /** Wall-clock milliseconds; default Date.now. */
   clockMs?: () => number;
@@ -114,7 +117,7 @@ interface SeenLocation {
 
 export class HerdView {
   readonly #options: HerdViewOptions;
-  readonly #fetch: typeof fetch;
+  readonly #monitors: MonitorClient;
   readonly #clockMs: () => number;
   /** A ring of the latest locations: `#recent[#recentNext]` is the oldest once full. */
   readonly #recent: SeenLocation[] = [];
@@ -124,7 +127,7 @@ export class HerdView {
 
   constructor(options: HerdViewOptions) {
     this.#options = options;
-    this.#fetch = options.fetch ?? fetch;
+    this.#monitors = monitorClient(options.monitorCa, options.fetch);
     this.#clockMs = options.clockMs ?? Date.now;
   }
 
@@ -174,7 +177,7 @@ export class HerdView {
     const timeoutMs = this.#options.statusTimeoutMs ?? STATUS_TIMEOUT_MS_DEFAULT;
     const token = this.#options.monitorToken;
     try {
-      const response = await this.#fetch(`http://${formatAddress(monitor)}/status`, {
+      const response = await this.#monitors.fetch(monitorStatusUrl(this.#monitors, monitor), {
         headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
         signal: AbortSignal.timeout(timeoutMs),
       });

@@ -375,6 +375,11 @@ const PLAIN_COUNTERS: ReadonlyArray<readonly [name: string, help: string, counte
     "catch_up_updates_sent",
   ],
   ["herd_peer_links_established_total", "Links to neighbours that came up.", "peer_links_up"],
+  [
+    "herd_tls_handshake_failures_total",
+    "Accepted connections whose TLS handshake failed (e.g. plain text on a TLS port).",
+    "tls_handshake_failures",
+  ],
   ["herd_places_retries_total", "Upstream Places attempts that were retries.", "places_retries"],
   [
     "herd_places_shared_lookups_total",

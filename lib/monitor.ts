@@ -1,9 +1,9 @@
 /**
- * One server's monitor: HTTP on its own address (`Deno.serve`) answering `GET /healthz`,
- * `GET /status` (the {@link ServerStatus} of lib/server_status.ts) and `GET /metrics`
- * (Prometheus text, lib/metrics.ts), with a bearer token on every request when
- * HERD_MONITOR_TOKEN is set (but the live page's static `/`); `/` and `/events` go to the
- * live page when one is given.
+ * One server's monitor: HTTP on its own address (`Deno.serve`; HTTPS with the server's
+ * certificate when herd.json has `tls`) answering `GET /healthz`, `GET /status` (the
+ * {@link ServerStatus} of lib/server_status.ts) and `GET /metrics` (Prometheus text,
+ * lib/metrics.ts), with a bearer token on every request when HERD_MONITOR_TOKEN is set (but
+ * the live page's static `/`); `/` and `/events` go to the live page when one is given.
  *
  * Reads what the server, its store, its links and its counters already hold; of its own it
  * keeps only rate samples and the event-loop lag probe, both on timers of their own — no
@@ -73,6 +73,8 @@ export interface MonitorOptions {
   logger: Logger;
   /** Serves `/` and `/events`; without it those answer 404. */
   livePage?: LivePageHandler;
+  /** With TLS: the server's certificate and key, so the monitor is served over HTTPS. */
+  tls?: { cert: string; key: string };
 }
 
 /** The monitor's address cannot be served (in use, not permitted); one line for stderr. */
@@ -221,9 +223,11 @@ export class Monitor {
   start(): void {
     const { address, logger, name } = this.#options;
     try {
+      const tls = this.#options.tls;
       this.#httpServer = Deno.serve({
         hostname: address.host,
         port: address.port,
+        ...(tls && { cert: tls.cert, key: tls.key }),
         onListen: () => {},
         onError: (error) => {
           logger.error("monitor: {error}", { error: String(error) });

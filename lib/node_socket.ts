@@ -1,17 +1,22 @@
 /**
- * A `node:net` socket as the ByteConn that LineConnection reads chunks from and writes to.
+ * A `node:net` socket (or a `node:tls` one, which is a `node:net` socket too) as the ByteConn that LineConnection reads chunks from and writes to.
  * Accepted connections go through `node:net` because, measured here, Deno's own `Deno.listen` + `conn.read` loop lets some connections
  * run ahead and starves others under load (p999 of hundreds of ms at 256 connections),
  * while `node:net` under Deno serves them all evenly.
  */
 import type { Socket } from "node:net";
-import type { ByteConn } from "./connection.ts";
+import { TLSSocket } from "node:tls";
+import type { ByteConn, PeerCertificateCheck } from "./connection.ts";
+import { checkPeerCertificate } from "./tls_files.ts";
 
+/** How long a TLS socket's close may wait for its close_notify to be sent. */
+const TLS_CLOSE_WAIT_MS_MAX = 1000;
 /** Received bytes not yet read; past this the socket is paused until they are. */
 const BACKLOG_BYTES_MAX = 64 * 1024;
 
 export class NodeSocketConn implements ByteConn {
   readonly remoteAddr: Deno.NetAddr;
+  readonly peerCertificate: PeerCertificateCheck | undefined;
   readonly #socket: Socket;
   readonly #chunks: Uint8Array[] = [];
   #backlogBytes = 0;
@@ -25,6 +30,8 @@ export class NodeSocketConn implements ByteConn {
       hostname: socket.remoteAddress ?? "?",
       port: socket.remotePort ?? 0,
     };
+    // Checked once, after the TLS handshake (the socket comes from `secureConnection`).
+    this.peerCertificate = socket instanceof TLSSocket ? checkPeerCertificate(socket) : undefined;
     socket.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
       this.#backlogBytes += chunk.length;
@@ -60,7 +67,17 @@ export class NodeSocketConn implements ByteConn {
   }
 
   close(): void {
-    this.#socket.destroy();
+    const socket = this.#socket;
+    if (!(socket instanceof TLSSocket) || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    // TLS ends with close_notify, without which a strict client (rustls) reports the end as a
+    // truncation; a peer that does not take it within the bound is cut off anyway.
+    socket.end();
+    const cutOff = setTimeout(() => socket.destroy(), TLS_CLOSE_WAIT_MS_MAX);
+    Deno.unrefTimer(cutOff);
+    socket.once("close", () => clearTimeout(cutOff));
   }
 
   #wake(): void {

@@ -123,10 +123,15 @@ function proofMessage(fields: ProofFields): Uint8Array<ArrayBuffer> {
 /**
  * What to warn about at start for HERD_SECRET's value (undefined when unset): without it
  * peers are unauthenticated; a short one can be guessed offline from any proof, and any
- * process that reaches a port can get a proof by asking for one.
+ * process that reaches a port can get a proof by asking for one. With `tls`, certificates
+ * prove who a peer is, so the secret is optional (contract §7).
  */
-export function peerSecretWarnings(secret: string | undefined): string[] {
+export function peerSecretWarnings(
+  secret: string | undefined,
+  options: { tls?: boolean } = {},
+): string[] {
   if (secret === undefined) {
+    if (options.tls) return [];
     return ["HERD_SECRET is not set: any process that reaches a port can pose as a peer"];
   }
   if (secret.length >= SECRET_CHARS_ADVISED_MIN) return [];

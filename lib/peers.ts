@@ -2,8 +2,9 @@
  * The links to neighbours as a whole: which exist (one per neighbour; of two, the one
  * dialled by the name that sorts first, and of two dialled by the same end the newer), the
  * dialling (again whenever a link is down, with lib/backoff.ts), the handshake (hellos, the
- * version check, and with HERD_SECRET the challenge and proofs of lib/peer_auth.ts), and
- * the flood of an accepted update to every link but the one it came from.
+ * version check, with TLS the certificate's names, and with HERD_SECRET the challenge and
+ * proofs of lib/peer_auth.ts), and the flood of an accepted update to every link but the
+ * one it came from.
  *
  * What happens on a link once it is up — reading, catch-up, watermarks, heartbeats — is
  * lib/peer_link.ts's; the line format is lib/peer_protocol.ts's. Knows nothing of clients.
@@ -12,7 +13,9 @@
  * own; with a secret each hello is followed by `CHALLENGE <nonce>`, the acceptor proves the
  * secret first (`PROOF <hmac>`) and the dialler proves it only once the acceptor has. Until
  * the link is registered no line of the connection reaches the store; any other line, or
- * one cut at a line limit, fails the handshake.
+ * one cut at a line limit, fails the handshake. With TLS the dialler has checked the
+ * acceptor's certificate before any line, and the acceptor takes a hello only on a
+ * connection whose certificate names the hello's server.
  */
 import { type Deadline, raceAbort, type WaitClock } from "./abortable.ts";
 import { backoffDelayMs } from "./backoff.ts";
@@ -22,6 +25,7 @@ import {
   DenoConnChunks,
   LineConnection,
   type LineConnectionOptions,
+  type PeerCertificateCheck,
 } from "./connection.ts";
 import type { Counters } from "./counters.ts";
 import { encodeWireText, type Line } from "./lines.ts";
@@ -39,6 +43,7 @@ import {
 } from "./peer_protocol.ts";
 import type { LinkState } from "./server_status.ts";
 import type { ClientStore, StoredUpdate } from "./store.ts";
+import type { TlsFiles } from "./tls_files.ts";
 
 /** Dial backoff: the first retry within 50 ms, then doubling up to 1.6 s (contract: ≤ 2 s). */
 const DIAL_BACKOFF = { firstMs: 50, maxMs: 1600 };
@@ -61,6 +66,11 @@ export interface PeerLinksOptions {
   counters: Counters;
   /** HERD_SECRET: when given, both ends of every link must prove they know it. */
   secret?: PeerSecret;
+  /**
+   * With TLS: an accepted hello counts only on a connection whose certificate is valid for
+   * the CA and names the neighbour it says it is (contract §7).
+   */
+  certificateRequired?: boolean;
   /** Opens a connection to a neighbour ({@link dialTcp} in a server). */
   dial: (address: ServerAddress) => Promise<ByteConn>;
   /** Timeouts, heartbeats and backoff waits. */
@@ -112,6 +122,30 @@ const NO_CATCH_UP: CatchUpProgress = { updatesSent: 0, sentAll: false, receivedA
 /** Dials a neighbour over TCP. */
 export async function dialTcp(address: ServerAddress): Promise<ByteConn> {
   return new DenoConnChunks(await Deno.connect({ hostname: address.host, port: address.port }));
+}
+
+/**
+ * A dialler for mutual TLS: presents this server's certificate and checks the neighbour's
+ * against the CA and the `host` it is dialled at (an IP or a DNS name). The handshake is
+ * finished here, so a refused certificate is the dial's failure, with Deno's reason.
+ */
+export function tlsDialer(files: TlsFiles): (address: ServerAddress) => Promise<ByteConn> {
+  return async (address) => {
+    const conn = await Deno.connectTls({
+      hostname: address.host,
+      port: address.port,
+      caCerts: [files.ca],
+      cert: files.cert,
+      key: files.key,
+    });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+    return new DenoConnChunks(conn);
+  };
 }
 
 /** A registered link and the server that dialled it, which decides which of two survives. */
@@ -207,6 +241,14 @@ export class PeerLinks {
       return;
     }
     const peer = hello.name;
+    const refusal = this.#options.certificateRequired
+      ? certificateRefusal(connection.peerCertificate, peer)
+      : undefined;
+    if (refusal !== undefined) {
+      connection.close("authentication failed");
+      this.#authenticationFailed({ peer, connection, role: "acceptor", failure: refusal });
+      return;
+    }
     if (hello.version !== PEER_PROTOCOL_VERSION) {
       // Our hello tells the other end our version, so that its warning names both too.
       connection.sendText(formatPeerLine(this.#hello()));
@@ -401,7 +443,7 @@ export class PeerLinks {
    * unless a better one to the same peer is up. Returns why it failed, or undefined.
    */
   async #finishHandshake(handshake: Handshake): Promise<string | undefined> {
-    const { serverName, secret, logger, counters } = this.#options;
+    const { serverName, secret } = this.#options;
     const { connection, role, peer } = handshake;
     try {
       if (secret !== undefined) await this.#authenticate(handshake, secret);
@@ -410,12 +452,13 @@ export class PeerLinks {
       if (!(error instanceof HandshakeFailure)) throw error;
       connection.close("authentication failed");
       if (this.#stopped.signal.aborted) return "server stopping";
-      counters.add("peer_auth_failed");
-      logger.warn(
-        "authentication of {peer} at {remote} failed ({role} side): {failure}; " +
-          "do both ends have the same HERD_SECRET?",
-        { peer, remote: connection.remote, role, failure: error.message },
-      );
+      this.#authenticationFailed({
+        peer,
+        connection,
+        role,
+        failure: error.message,
+        advice: "do both ends have the same HERD_SECRET?",
+      });
       return `authentication failed: ${error.message}`;
     }
     const rest = handshake.finish();
@@ -426,6 +469,26 @@ export class PeerLinks {
     }
     this.#register({ peer, connection, dialledBy, pendingLines: rest });
     return undefined;
+  }
+
+  /** Counts and logs a neighbour that did not prove who it is (by proof or certificate). */
+  #authenticationFailed(
+    failed: {
+      peer: string;
+      connection: LineConnection;
+      role: PeerRole;
+      failure: string;
+      advice?: string;
+    },
+  ): void {
+    const { peer, connection, role, failure, advice } = failed;
+    this.#options.counters.add("peer_auth_failed");
+    this.#options.logger.warn(
+      `authentication of {peer} at {remote} failed ({role} side): {failure}${
+        advice === undefined ? "" : `; ${advice}`
+      }`,
+      { peer, remote: connection.remote, role, failure },
+    );
   }
 
   /**
@@ -607,4 +670,18 @@ function helloOf(
   if (hello.kind !== "PEER") return { kind: "refused", why: `${hello.kind} is not a hello` };
   if (!neighbours.includes(hello.name)) return { kind: "refused", why: "not a neighbour" };
   return hello;
+}
+
+/**
+ * Why an accepted connection's certificate does not let it be `peer`, or undefined when it
+ * does: it must be valid for the CA and carry `peer` as its CN or a DNS alternative name.
+ */
+export function certificateRefusal(
+  check: PeerCertificateCheck | undefined,
+  peer: string,
+): string | undefined {
+  if (check === undefined) return "the connection is not TLS";
+  if ("refused" in check) return `TLS ${check.refused}`;
+  if (check.names.includes(peer)) return undefined;
+  return `its certificate names ${check.names.join(", ") || "nothing"}, not ${peer}`;
 }

@@ -18,6 +18,7 @@ import { isLoopbackHost, Monitor, MonitorListenError } from "./monitor.ts";
 import { HerdView } from "./herd_view.ts";
 import { LivePage } from "./live_page.ts";
 import type { ServerStatus } from "./server_status.ts";
+import { readTlsFiles } from "./tls_files.ts";
 
 /** After a first signal, the latest moment to be gone (the contract allows 3 s). */
 const STOP_DEADLINE_MS = 2800;
@@ -30,7 +31,7 @@ const LAUNCHED_BY_HERD_ALL = "HERD_LAUNCHED_BY";
 /**
  * `herd --name NAME …`: starts the server, its monitor and live page, and serves until a
  * signal stops it; resolves with the exit code. Start-up problems throw UsageError,
- * ConfigError or DataDirError (exit 2) or resolve 1 (a port in use).
+ * ConfigError, TlsFilesError or DataDirError (exit 2) or resolve 1 (a port in use).
  */
 export async function runServeCommand(args: string[]): Promise<number> {
   const options = parseCli(args);
@@ -56,6 +57,9 @@ export async function runServeCommand(args: string[]): Promise<number> {
     ? givenConfig.servers.get(options.name)!.monitor
     : options.monitor ?? undefined;
   const monitorToken = readMonitorToken(monitorAddress);
+  const ownTls = givenConfig.servers.get(options.name)!.tls;
+  const tls = givenConfig.tls && ownTls &&
+    await readTlsFiles({ caPath: givenConfig.tls.caPath, ...ownTls });
   const { logger, close: closeLog } = await setupLogging(
     options.logDir,
     options.name,
@@ -103,6 +107,7 @@ export async function runServeCommand(args: string[]): Promise<number> {
     counters,
     dataDir: options.dataDir,
     peerSecret,
+    tls,
     metrics,
   });
   const livePage = monitorAddress && new LivePage({
@@ -112,6 +117,7 @@ export async function runServeCommand(args: string[]): Promise<number> {
       ownStatus: (): ServerStatus => monitor!.status(),
       store: server.store,
       monitorToken,
+      monitorCa: tls?.ca,
     }),
     subscribersMax: config.limits.monitorSubscribersMax,
     logger,
@@ -127,6 +133,7 @@ export async function runServeCommand(args: string[]): Promise<number> {
     metrics: metrics!,
     logger,
     livePage,
+    tls,
   });
   try {
     await server.start({ onListening: () => monitor?.start() });
@@ -142,13 +149,26 @@ export async function runServeCommand(args: string[]): Promise<number> {
     }
     throw error;
   }
-  const herdWideWarnings = [...config.warnings, ...peerSecretWarnings(secretText)];
+  const herdWideWarnings = [
+    ...config.warnings,
+    ...peerSecretWarnings(secretText, { tls: tls !== undefined }),
+  ];
   const printedByLauncher = Deno.env.get(LAUNCHED_BY_HERD_ALL) === "herd:all";
   for (const warning of [...fitted.warnings, ...herdWideWarnings]) {
     logger.warn(warning);
     if (printedByLauncher && herdWideWarnings.includes(warning)) continue;
     console.error(`herd: ${options.name}: warning: ${warning}`);
   }
+  const herd = {
+    stop: async () => {
+      await server.stop();
+      livePage?.close(); // its streams would otherwise hold the monitor's stop
+      await monitor?.stop(); // after the server: /healthz says "stopping" meanwhile
+    },
+  };
+  // Listening for signals before saying "listening": whoever waits for that line (herd:all,
+  // a supervisor, a test) may send SIGINT at once, and must get a graceful stop.
+  const stoppedOnSignal = stopOnSignal(herd, closeLog, logger.info.bind(logger));
   const monitorShown = monitor ? `monitor ${monitor.address}` : "no monitor";
   console.log(
     `${options.name} listening on ${bind}:${port} (places: ${providerName}, ${monitorShown})`,
@@ -164,14 +184,7 @@ export async function runServeCommand(args: string[]): Promise<number> {
       peers: config.neighbours.get(options.name)!.join(",") || "none",
     },
   );
-  const herd = {
-    stop: async () => {
-      await server.stop();
-      livePage?.close(); // its streams would otherwise hold the monitor's stop
-      await monitor?.stop(); // after the server: /healthz says "stopping" meanwhile
-    },
-  };
-  return await stopOnSignal(herd, closeLog, logger.info.bind(logger));
+  return await stoppedOnSignal;
 }
 
 /**

@@ -4,6 +4,7 @@
  * gracefully. The decisions about lines live in the service, those about links in peers.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { deadlineAfter, raceAbort, systemWaitClock, type WaitClock } from "./abortable.ts";
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
@@ -15,7 +16,7 @@ import type { HerdMetrics } from "./metrics.ts";
 import type { PeerSecret } from "./peer_auth.ts";
 import type { Line } from "./lines.ts";
 import { startsAsPeerHello } from "./peer_protocol.ts";
-import { dialTcp, PeerLinks } from "./peers.ts";
+import { dialTcp, PeerLinks, tlsDialer } from "./peers.ts";
 import { atLineBytesMax, parseAtLine } from "./protocol.ts";
 import type { DataDirStatus, ServerState } from "./server_status.ts";
 import { HerdService } from "./service.ts";
@@ -30,6 +31,7 @@ import {
 import { OneLineError } from "./errors.ts";
 import type { PlacesProvider } from "./places/provider.ts";
 import { SharedLookups } from "./places/shared.ts";
+import type { TlsFiles } from "./tls_files.ts";
 
 const COUNTERS_LOG_INTERVAL_MS = 60_000;
 const IDLE_SWEEP_INTERVAL_MS_MAX = 1000;
@@ -41,6 +43,11 @@ const STOP_WRITE_GRACE_MS = 300;
 const PEER_HELLO_PAST_LIMIT_WAIT_MS = 1000;
 /** Connections past connectionsMax waiting for their first line at once; more are closed. */
 const PEER_HELLO_PAST_LIMIT_WAITS_MAX = 16;
+/**
+ * How long a TLS handshake may take. node's default (120 s) would let a silent or plain-text
+ * connection hold a socket that connectionsMax does not yet count.
+ */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** The data dir cannot be created, read or written at start. */
 export class DataDirError extends OneLineError {
@@ -60,6 +67,8 @@ export interface HerdServerOptions {
   dataDirFileSystem?: LogFileSystem;
   /** HERD_SECRET, which every peer must prove it knows; peers are unauthenticated without. */
   peerSecret?: PeerSecret;
+  /** With TLS (contract §7): the CA, this server's certificate and key, read at start. */
+  tls?: TlsFiles;
   /** Wall-clock time for skews; default the system's. */
   clockNs?: () => bigint;
   /** Monotonic time and waiting, for idle connections and peer links; default the system's. */
@@ -135,7 +144,8 @@ export class HerdServer {
       logger,
       counters: this.counters,
       secret: options.peerSecret,
-      dial: dialTcp,
+      certificateRequired: options.tls !== undefined,
+      dial: options.tls === undefined ? dialTcp : tlsDialer(options.tls),
       clock: this.#waitClock,
       random: Math.random,
       // Links are not read while the data dir is behind: their updates would only wait.
@@ -164,10 +174,7 @@ export class HerdServer {
    */
   async start(options: HerdServerStartOptions = {}): Promise<void> {
     const address = this.#options.config.servers.get(this.#options.name)!;
-    const listener = createServer(
-      { allowHalfOpen: true, noDelay: true },
-      (socket) => this.#accept(socket),
-    );
+    const listener = this.#createListener();
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
       listener.listen({ host: address.bind, port: address.port }, () => {
@@ -195,6 +202,35 @@ export class HerdServer {
       setInterval(() => this.#closeIdle(), Math.min(idleTimeoutMs, IDLE_SWEEP_INTERVAL_MS_MAX)),
       setInterval(() => this.logCounters(), COUNTERS_LOG_INTERVAL_MS),
     );
+  }
+
+  /**
+   * A plain `node:net` listener, or with TLS a `node:tls` one on the same port for clients
+   * and peers: it asks every connection for a certificate without requiring one (clients
+   * have none), and what the certificate proves is checked when a connection says hello as
+   * a peer. Connections are served only once their handshake is done.
+   */
+  #createListener(): Server {
+    const { tls, logger } = this.#options;
+    const socketOptions = { allowHalfOpen: true, noDelay: true };
+    if (tls === undefined) return createServer(socketOptions, (socket) => this.#accept(socket));
+    const listener = createTlsServer({
+      ...socketOptions,
+      ...tls,
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+    }, (socket) => this.#accept(socket));
+    listener.on("tlsClientError", (error, socket) => {
+      // Plain text on a TLS port, a client that distrusts our certificate, a timeout.
+      this.counters.add("tls_handshake_failures");
+      // The address may be gone already when the other end has closed.
+      logger.info("TLS handshake with {remote} failed: {error}", {
+        remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
+        error: error.message,
+      });
+    });
+    return listener;
   }
 
   /** Loading the data dir (lines wait), serving, or stopping. */

@@ -6,7 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./cli.ts";
-import { formatAddress, loadConfig, type ServerAddress } from "./config.ts";
+import { ConfigError, formatAddress, loadConfig, type ServerAddress } from "./config.ts";
+import { monitorClient, monitorStatusUrl } from "./monitor_client.ts";
 import { networkErrorReason } from "./errors.ts";
 import type { ServerStatus } from "./server_status.ts";
 import {
@@ -30,6 +31,8 @@ export interface StatusCommandOptions {
   /** Sent as `Authorization: Bearer TOKEN` when set (HERD_MONITOR_TOKEN). */
   token?: string;
   timeoutMs?: number;
+  /** With TLS, the monitors' CA (PEM); default read from the config's `tls`. */
+  monitorCa?: string;
   /** Where the table or JSON goes; default stdout. */
   print?: (text: string) => Promise<void>;
 }
@@ -44,6 +47,8 @@ export async function runStatusCommand(
 ): Promise<number> {
   const { configPath, json } = parseStatusArgs(args);
   const config = await loadConfig(configPath);
+  const monitorCa = options.monitorCa ??
+    (config.tls && await readCaFile(config.tls.caPath));
   const reports = await Promise.all(
     [...config.servers].map(async ([name, server]): Promise<ServerReport> => ({
       name,
@@ -52,7 +57,7 @@ export async function runStatusCommand(
       neighbours: config.neighbours.get(name) ?? [],
       answer: server.monitor === undefined
         ? { kind: "no-monitor" }
-        : await askMonitor(server.monitor, options),
+        : await askMonitor(server.monitor, { ...options, monitorCa }),
     })),
   );
   const print = options.print ?? printToStdout;
@@ -92,15 +97,16 @@ function parseStatusArgs(args: string[]): { configPath: string | undefined; json
  */
 export async function askMonitor(
   monitor: ServerAddress,
-  options: Pick<StatusCommandOptions, "fetch" | "token" | "timeoutMs"> = {},
+  options: Pick<StatusCommandOptions, "fetch" | "token" | "timeoutMs" | "monitorCa"> = {},
 ): Promise<MonitorAnswer> {
+  const monitors = monitorClient(options.monitorCa, options.fetch);
   const timeoutMs = options.timeoutMs ?? MONITOR_TIMEOUT_MS_DEFAULT;
   const headers: Record<string, string> = options.token === undefined
     ? {}
     : { authorization: `Bearer ${options.token}` };
   try {
-    const response = await (options.fetch ?? fetch)(
-      `http://${formatAddress(monitor)}/status`,
+    const response = await monitors.fetch(
+      monitorStatusUrl(monitors, monitor),
       { headers, signal: AbortSignal.timeout(timeoutMs) },
     );
     if (!response.ok) {
@@ -115,6 +121,15 @@ export async function askMonitor(
       return { kind: "failed", reason: `no answer within ${timeoutMs} ms` };
     }
     return { kind: "failed", reason: networkErrorReason(error) };
+  }
+}
+
+/** The herd's CA for HTTPS to the monitors; a file it cannot read is a ConfigError (exit 2). */
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError(`tls: cannot read ca ${path}: ${(error as Error).name}`);
   }
 }
 

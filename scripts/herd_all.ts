@@ -24,7 +24,9 @@ const config = await loadConfig(values.config as string | undefined).catch((erro
 
 const secret = Deno.env.get("HERD_SECRET");
 // An empty secret is refused by every server, which says so itself.
-const herdWideWarnings = secret === "" ? [] : [...config.warnings, ...peerSecretWarnings(secret)];
+const herdWideWarnings = secret === ""
+  ? []
+  : [...config.warnings, ...peerSecretWarnings(secret, { tls: config.tls !== undefined })];
 for (const warning of herdWideWarnings) console.error(`herd:all: warning: ${warning}`);
 
 const children = [...config.servers.keys()].map((name) => {

@@ -549,3 +549,87 @@ for (const { name, json } of INVALID_FILES) {
     );
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+/** Two servers with TLS; `hill`/`smith`/`top` replace (or, when null, drop) their `tls`. */
+function twoTlsServers(
+  change: { hill?: unknown; smith?: unknown; top?: unknown } = {},
+): Record<string, unknown> {
+  const pick = (given: unknown, fallback: unknown) =>
+    given === null ? {} : { tls: given ?? fallback };
+  return {
+    servers: {
+      Hill: { port: 13001, ...pick(change.hill, { cert: "hill.pem", key: "hill.key" }) },
+      Smith: { port: 13002, ...pick(change.smith, { cert: "smith.pem", key: "smith.key" }) },
+    },
+    links: [["Hill", "Smith"]],
+    ...pick(change.top, { ca: "ca.pem" }),
+  };
+}
+
+Deno.test("validateConfig() keeps tls paths as given, on every server and at the top", () => {
+  const config = validateConfig(twoTlsServers());
+  assert.deepEqual(config.tls, { caPath: "ca.pem" });
+  assert.deepEqual(config.servers.get("Hill")!.tls, { certPath: "hill.pem", keyPath: "hill.key" });
+  assert.deepEqual(config.servers.get("Smith")!.tls, {
+    certPath: "smith.pem",
+    keyPath: "smith.key",
+  });
+});
+
+Deno.test("validateConfig() without tls gives no tls anywhere", () => {
+  const config = validateConfig(twoServers());
+  assert.equal(config.tls, undefined);
+  assert.equal(Object.hasOwn(config.servers.get("Hill")!, "tls"), false);
+});
+
+const INVALID_TLS_CONFIGS: Array<{ name: string; json: unknown; says: RegExp }> = [
+  { name: "tls on one server only", json: twoTlsServers({ smith: null }), says: /Smith has no/ },
+  {
+    name: "server tls without the top-level ca",
+    json: twoTlsServers({ top: null }),
+    says: /top level has no "tls"/,
+  },
+  {
+    name: "a top-level ca without server tls",
+    json: { ...twoServers(), tls: { ca: "ca.pem" } },
+    says: /Hill has no "tls"/,
+  },
+  { name: "an unknown top-level tls key", json: twoTlsServers({ top: { ca: "a", crl: "b" } }) },
+  {
+    name: "an unknown server tls key",
+    json: twoTlsServers({ hill: { cert: "c", key: "k", ca: "x" } }),
+  },
+  { name: "a server tls without key", json: twoTlsServers({ hill: { cert: "c" } }) },
+  { name: "a server tls without cert", json: twoTlsServers({ hill: { key: "k" } }) },
+  { name: "an empty cert path", json: twoTlsServers({ hill: { cert: "", key: "k" } }) },
+  { name: "a numeric key path", json: twoTlsServers({ hill: { cert: "c", key: 5 } }) },
+  { name: "an empty ca path", json: twoTlsServers({ top: { ca: "" } }) },
+  { name: "tls that is a string", json: twoTlsServers({ top: "ca.pem" }) },
+  { name: "server tls that is a string", json: twoTlsServers({ hill: "yes" }) },
+].map((entry) => ({ says: /./, ...entry }));
+
+for (const { name, json, says } of INVALID_TLS_CONFIGS) {
+  Deno.test(`validateConfig() refuses ${name} with a one-line ConfigError`, () => {
+    assert.match(assertConfigError(() => validateConfig(json)), says);
+  });
+}
+
+Deno.test("loadConfig() resolves tls paths against the herd.json's directory", async () => {
+  const text = JSON.stringify(twoTlsServers({ hill: { cert: "/abs/hill.pem", key: "k/h.key" } }));
+  await withTempFile(text, async (path) => {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    const config = await loadConfig(path);
+    assert.deepEqual(config.tls, { caPath: `${dir}/ca.pem` });
+    assert.deepEqual(config.servers.get("Hill")!.tls, {
+      certPath: "/abs/hill.pem",
+      keyPath: `${dir}/k/h.key`,
+    });
+    assert.deepEqual(config.servers.get("Smith")!.tls, {
+      certPath: `${dir}/smith.pem`,
+      keyPath: `${dir}/smith.key`,
+    });
+  });
+});

@@ -128,8 +128,10 @@ Deno.test("PeerSecret.verify() is false for a malformed proof, never a throw", a
   }
 });
 
-Deno.test("peerSecretWarnings() warns without a secret and for a short one", () => {
+Deno.test("peerSecretWarnings() warns without a secret (unless with TLS) and for a short one", () => {
   assert.match(peerSecretWarnings(undefined).join(), /not set.*pose as a peer/);
   assert.match(peerSecretWarnings("short").join(), /shorter than 32 characters/);
   assert.deepEqual(peerSecretWarnings("f".repeat(64)), []);
+  assert.deepEqual(peerSecretWarnings(undefined, { tls: true }), []);
+  assert.match(peerSecretWarnings("short", { tls: true }).join(), /shorter than 32 characters/);
 });

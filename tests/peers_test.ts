@@ -11,7 +11,7 @@ import { type ByteConn, LineConnection } from "../lib/connection.ts";
 import { Counters } from "../lib/counters.ts";
 import { PeerSecret } from "../lib/peer_auth.ts";
 import { PEER_PROTOCOL_VERSION } from "../lib/peer_protocol.ts";
-import { PeerLinks } from "../lib/peers.ts";
+import { certificateRefusal, PeerLinks } from "../lib/peers.ts";
 import { ClientStore } from "../lib/store.ts";
 import { type CapturedLog, captureLog } from "./support/captured_log.ts";
 import { ManualClock, settle } from "./support/manual_clock.ts";
@@ -336,4 +336,23 @@ Deno.test("a frozen neighbour is found out by heartbeats, closed and redialled w
   await herd.clock.advance(5000, 100);
   assert.deepEqual(herd.server("Hill").peers.linkedPeers, ["Jaquez"]);
   assert.equal(herd.server("Jaquez").store.get("while.frozen")?.atLine, line);
+});
+
+Deno.test("certificateRefusal() lets a peer in only with a verified certificate naming it", () => {
+  assert.equal(certificateRefusal({ names: ["Hill", "hill.example"] }, "Hill"), undefined);
+  assert.equal(certificateRefusal({ names: ["hill.example", "Hill"] }, "Hill"), undefined);
+  assert.equal(
+    certificateRefusal({ names: ["Smith"] }, "Hill"),
+    "its certificate names Smith, not Hill",
+  );
+  assert.equal(
+    certificateRefusal({ names: [] }, "Hill"),
+    "its certificate names nothing, not Hill",
+  );
+  assert.equal(
+    certificateRefusal({ names: ["hill"] }, "Hill"),
+    "its certificate names hill, not Hill",
+  );
+  assert.equal(certificateRefusal({ refused: "no certificate" }, "Hill"), "TLS no certificate");
+  assert.equal(certificateRefusal(undefined, "Hill"), "the connection is not TLS");
 });

@@ -82,7 +82,10 @@ Deno.test("herd client exits 1 with one line when nothing listens, 2 on a usage 
   );
   for (const run of usage) {
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr, /^herd: [^\n]*usage: herd client HOST:PORT \[LINE \.\.\.\]\n$/);
+    assert.match(
+      run.stderr,
+      /^herd: [^\n]*usage: herd client \[--tls-ca FILE\] HOST:PORT \[LINE \.\.\.\]\n$/,
+    );
   }
 });
 

@@ -93,7 +93,16 @@ export function freePorts(count: number): number[] {
 
 /** What herd.json holds, as a test builds it. */
 export interface HerdConfigJson {
-  servers: Record<string, { port: number; host?: string; bind?: string; monitor?: string }>;
+  servers: Record<
+    string,
+    {
+      port: number;
+      host?: string;
+      bind?: string;
+      monitor?: string;
+      tls?: { cert: string; key: string };
+    }
+  >;
   links: Array<readonly [string, string]>;
   limits?: Record<string, number>;
   [key: string]: unknown;
@@ -111,6 +120,8 @@ export interface HerdOptions {
   monitors?: boolean;
   /** Further top-level keys of herd.json (e.g. `placesFields`). */
   extraConfig?: Record<string, unknown>;
+  /** Further keys of one server's entry in herd.json (e.g. its `tls`). */
+  serverFields?: Readonly<Record<string, Record<string, unknown>>>;
   /** Extra CLI arguments for every server, e.g. `["--places", "offline"]`. */
   args?: readonly string[];
   /** Extra CLI arguments for one server, after `args`. */
@@ -375,6 +386,7 @@ export async function startHerd(options: HerdOptions = {}): Promise<Herd> {
         port: ports[index],
         host: options.hosts?.[name] ?? "127.0.0.1",
         ...monitorOf(index),
+        ...options.serverFields?.[name],
       }]),
     ),
     links: [...links],

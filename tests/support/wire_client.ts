@@ -73,7 +73,7 @@ export interface ReadOptions {
  * ```
  */
 export class WireClient implements AsyncDisposable {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.TcpConn | Deno.TlsConn;
   #received = new Uint8Array(0);
   #eof = false;
   #readError: unknown = undefined;
@@ -81,7 +81,7 @@ export class WireClient implements AsyncDisposable {
   readonly #pump: Promise<void>;
   #closed = false;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: Deno.TcpConn | Deno.TlsConn) {
     this.#conn = conn;
     this.#pump = this.#readLoop();
   }
@@ -90,6 +90,26 @@ export class WireClient implements AsyncDisposable {
   static async connect(port: number, host = "127.0.0.1"): Promise<WireClient> {
     const conn = await Deno.connect({ hostname: host, port, transport: "tcp" });
     conn.setNoDelay(true);
+    return new WireClient(conn);
+  }
+
+  /**
+   * Connects over TLS to a loopback port (or `host`), trusting only `caCert` (PEM) and
+   * checking the server's certificate names the host, presenting `cert` and `key` when
+   * given (as a neighbour does); rejects if the handshake fails.
+   */
+  static async connectTls(
+    port: number,
+    options: { caCert: string; host?: string; cert?: string; key?: string },
+  ): Promise<WireClient> {
+    const { caCert, host, cert, key } = options;
+    const conn = await Deno.connectTls({
+      hostname: host ?? "127.0.0.1",
+      port,
+      caCerts: [caCert],
+      ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
+    });
+    await conn.handshake();
     return new WireClient(conn);
   }
 
@@ -381,6 +401,14 @@ export async function heldAtLines(
   host = "127.0.0.1",
 ): Promise<Array<string | undefined>> {
   await using client = await WireClient.connect(port, host);
+  return await readHeldAtLines(client, clientIds);
+}
+
+/** {@link heldAtLines} on a connection the caller made (e.g. over TLS). */
+export async function readHeldAtLines(
+  client: WireClient,
+  clientIds: readonly string[],
+): Promise<Array<string | undefined>> {
   const held: Array<string | undefined> = [];
   for (let start = 0; start < clientIds.length; start += LOOKUPS_PER_WRITE) {
     const ids = clientIds.slice(start, start + LOOKUPS_PER_WRITE);
