@@ -8,7 +8,7 @@
  *   deno task bench                      # the full run, about 3 minutes
  *   deno task bench --quick              # short rows and small counts, under a minute
  *   deno task bench --only flood,idle    # some scenarios (throughput, flood, memory, idle, catchup,
- *                                        # monitor, scale)
+ *                                        # monitor, scale, tls)
  *   deno task bench --keep-logs          # keep the servers' logs and configs (path printed)
  *
  * Every process it starts is stopped by its pid when the run ends, fails or is interrupted.
@@ -23,9 +23,19 @@ import { runIdle, runMemory } from "./scenario_memory.ts";
 import { runMonitorCost } from "./scenario_monitor.ts";
 import { runScale } from "./scenario_scale.ts";
 import { runThroughput } from "./scenario_throughput.ts";
+import { runTlsCost } from "./scenario_tls.ts";
 
 const RESULTS_DIR = new URL("./results/", import.meta.url).pathname;
-const SCENARIOS = ["throughput", "flood", "memory", "idle", "catchup", "monitor", "scale"] as const;
+const SCENARIOS = [
+  "throughput",
+  "flood",
+  "memory",
+  "idle",
+  "catchup",
+  "monitor",
+  "scale",
+  "tls",
+] as const;
 type Scenario = typeof SCENARIOS[number];
 
 interface Options {
@@ -94,6 +104,7 @@ async function runScenarios(
     ["catchup", async () => void (results.catchUp = await runCatchUp(context))],
     ["monitor", async () => void (results.monitor = await runMonitorCost(context))],
     ["scale", async () => void (results.scale = await runScale(context))],
+    ["tls", async () => void (results.tls = await runTlsCost(context))],
   ];
   for (const [name, step] of steps) {
     if (!options.only.has(name)) continue;

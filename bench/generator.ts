@@ -12,23 +12,41 @@ const BINARY = `${BUILD_DIR}herdload`;
 /** What herdload prints: numbers, a few strings, or `error`. */
 export type LoadResult = Record<string, number | string>;
 
-/** Builds the generator if it is missing or older than its source; returns its path. */
+/**
+ * Builds the generator if it is missing or older than its source; returns its path. Built
+ * with TLS (`-DHERDLOAD_TLS -lssl -lcrypto`) when OpenSSL's headers and libraries are there,
+ * else without: `features()` tells which.
+ */
 export async function buildGenerator(): Promise<string> {
   const source = await Deno.stat(SOURCE);
   const built = await Deno.stat(BINARY).catch(() => undefined);
   if (built?.mtime && source.mtime && built.mtime >= source.mtime) return BINARY;
   await Deno.mkdir(BUILD_DIR, { recursive: true });
-  const cc = await new Deno.Command("cc", {
-    args: ["-O2", "-Wall", "-o", BINARY, SOURCE, "-lm"],
+  const withTls = await compile([
+    "-DHERDLOAD_TLS",
+    "-o",
+    BINARY,
+    SOURCE,
+    "-lm",
+    "-lssl",
+    "-lcrypto",
+  ]);
+  if (withTls.success) return BINARY;
+  const plain = await compile(["-o", BINARY, SOURCE, "-lm"]);
+  if (!plain.success) {
+    throw new Error(`cc could not build ${SOURCE}:\n${new TextDecoder().decode(plain.stderr)}`);
+  }
+  return BINARY;
+}
+
+function compile(args: string[]): Promise<Deno.CommandOutput> {
+  return new Deno.Command("cc", {
+    args: ["-O2", "-Wall", ...args],
     stdout: "piped",
     stderr: "piped",
   }).output().catch((error) => {
     throw new Error(`cannot run cc (the system C compiler builds the generator): ${error.message}`);
   });
-  if (!cc.success) {
-    throw new Error(`cc could not build ${SOURCE}:\n${new TextDecoder().decode(cc.stderr)}`);
-  }
-  return BINARY;
 }
 
 export class Generator {
@@ -40,6 +58,17 @@ export class Generator {
     this.#binary = binary;
     this.#core = core;
     this.#processes = processes;
+  }
+
+  /** Whether this build speaks TLS (`--tls-ca`): it needs OpenSSL's headers to build. */
+  async features(): Promise<{ tls: boolean }> {
+    const output = await new Deno.Command(this.#binary, {
+      args: ["features"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const result = JSON.parse(new TextDecoder().decode(output.stdout)) as LoadResult;
+    return { tls: result.tls === 1 };
   }
 
   /**

@@ -1,6 +1,7 @@
 /*
  * herdload: the native load generator of `deno task bench` (bench/bench.ts builds it with
- * the system `cc -O2`). One thread, epoll, no dependencies beyond libc.
+ * the system `cc -O2`). One thread, epoll, no dependencies beyond libc (and OpenSSL, when
+ * built with TLS: see below).
  *
  * Why native: a generator written in JavaScript spends about as much CPU per reply as the
  * server it drives, so it saturates first and every ratio drifts toward 1.0. This one
@@ -21,6 +22,13 @@
  *   idle      opens --conns connections that each send one IAMAT (same id, same time: no
  *             state grows) and then stay silent; times --probes fresh clients; reads the
  *             server's VmRSS (--pid) before and after.
+ *   features  prints {"mode":"features","tls":0|1}: was it built with TLS (below)?
+ *
+ * TLS: built with -DHERDLOAD_TLS and -lssl -lcrypto (OpenSSL), `--tls-ca FILE` makes every
+ * connection of closed, register, check and flood TLS, verifying the server's certificate
+ * against the CA in FILE and its name against 127.0.0.1. The handshake is made when a
+ * connection opens (non-blocking, waiting with poll), before anything is measured; then
+ * SSL_read / SSL_write run non-blocking in the same epoll loop as plain sockets.
  *
  * Ids are 16 bytes: the two-character --ns namespace and 14 hex digits. Locations are
  * 21 bytes (+DD.dddddd+DDD.dddddd) near real cities. Every phase has a time bound.
@@ -44,6 +52,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HERDLOAD_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
 
 #define NS_PER_S 1000000000ull
 #define NS_PER_MS 1000000ull
@@ -134,7 +147,7 @@ static double quantile_us(const histogram *h, double p) {
 /* ------------------------------------------------------------------ options */
 
 static struct {
-  const char *mode, *kind, *ns;
+  const char *mode, *kind, *ns, *tls_ca;
   int port, dst, conns, depth, probes, pid, track_rate;
   long ids, first, count;
   double rate;
@@ -178,6 +191,7 @@ static void parse_options(int argc, char **argv) {
     else if (!strcmp(k, "--duration-ms")) opt.duration_ms = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--max-ms")) opt.max_ms = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--time-base")) opt.time_base = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "--tls-ca")) opt.tls_ca = v;
     else fail("unknown option %s", k);
   }
   if (opt.port <= 0 || opt.port > 65535) fail("--port is required");
@@ -339,6 +353,9 @@ typedef struct {
 
 typedef struct {
   int fd, index, open, writable_wait;
+#ifdef HERDLOAD_TLS
+  SSL *ssl; /* NULL: plain TCP */
+#endif
   buffer in, out;
   request *queue; /* ring of lines awaiting their reply, oldest first */
   int queue_cap, queue_head, queue_len;
@@ -409,12 +426,65 @@ static void watch(conn *c, int want_write) {
   c->writable_wait = want_write;
 }
 
+/* ------------------------------------------------------------------ TLS (optional) */
+
+#ifdef HERDLOAD_TLS
+static SSL_CTX *tls_ctx;
+static char tls_failure[256]; /* why the last handshake failed */
+
+static const char *tls_reason(void) {
+  static char text[160];
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "no OpenSSL error";
+  ERR_error_string_n(e, text, sizeof text);
+  for (char *p = text; *p; p++)
+    if (*p == '"' || *p == '\\') *p = '\'';
+  return text;
+}
+
+static void tls_init(void) {
+  tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (!tls_ctx) fail("TLS: cannot make a context: %s", tls_reason());
+  if (SSL_CTX_load_verify_locations(tls_ctx, opt.tls_ca, NULL) != 1)
+    fail("TLS: cannot read the CA %s: %s", opt.tls_ca, tls_reason());
+  SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+/** Makes the TLS handshake on a connected non-blocking socket within `timeout_ms`. */
+static SSL *tls_handshake(int fd, int timeout_ms) {
+  SSL *ssl = SSL_new(tls_ctx);
+  if (!ssl) return NULL;
+  SSL_set_fd(ssl, fd);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+  uint64_t deadline = now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+  for (;;) {
+    int r = SSL_connect(ssl);
+    if (r == 1) return ssl;
+    int e = SSL_get_error(ssl, r);
+    uint64_t t = now_ns();
+    struct pollfd p = {.fd = fd, .events = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+    if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || t >= deadline ||
+        poll(&p, 1, (int)((deadline - t) / NS_PER_MS) + 1) != 1) {
+      snprintf(tls_failure, sizeof tls_failure, "%s (verify: %s)", tls_reason(),
+               X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+      SSL_free(ssl);
+      return NULL;
+    }
+  }
+}
+#endif
+
 /** Connects `n` connections to `port` into `cs`, numbered from `index_base`. */
 static void open_into(conn *cs, int n, int port, int index_base) {
   for (int i = 0; i < n; i++) {
     conn *c = &cs[i];
     c->fd = connect_to(port, 5000);
     if (c->fd < 0) fail("cannot connect to 127.0.0.1:%d (connection %d): %s", port, i, strerror(errno));
+#ifdef HERDLOAD_TLS
+    if (tls_ctx && !(c->ssl = tls_handshake(c->fd, 5000)))
+      fail("TLS handshake with 127.0.0.1:%d failed (connection %d): %s", port, i, tls_failure);
+#endif
     c->index = index_base + i;
     c->open = 1;
     c->queue_cap = 128;
@@ -434,6 +504,9 @@ static conn *open_conns(int n, int port) {
 static void shut(conn *c) {
   if (!c->open) return;
   epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+#ifdef HERDLOAD_TLS
+  if (c->ssl) SSL_free(c->ssl), c->ssl = NULL;
+#endif
   close(c->fd);
   c->open = 0;
   n_closed++;
@@ -482,6 +555,24 @@ static uint64_t ask(conn *c, int kind, uint64_t num, uint64_t time, const char *
 /** Writes what is queued; waits for writability when the socket is full. */
 static void flush(conn *c) {
   while (c->open && c->out.off < c->out.len) {
+#ifdef HERDLOAD_TLS
+    if (c->ssl) {
+      size_t written = 0;
+      if (SSL_write_ex(c->ssl, c->out.data + c->out.off, c->out.len - c->out.off, &written) == 1) {
+        c->out.off += written;
+        continue;
+      }
+      int e = SSL_get_error(c->ssl, 0);
+      if (e == SSL_ERROR_WANT_WRITE) {
+        if (c->writable_wait != 1) watch(c, 1);
+        return;
+      }
+      if (e == SSL_ERROR_WANT_READ) return; /* readable is always watched */
+      n_errors++;
+      shut(c);
+      return;
+    }
+#endif
     ssize_t k = send(c->fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL);
     if (k > 0) {
       c->out.off += (size_t)k;
@@ -520,6 +611,19 @@ typedef void (*refill_fn)(conn *c);
 static void take_replies(conn *c, on_reply_fn on_reply, uint64_t at_ns) {
   for (;;) {
     grow(&c->in, READ_CHUNK);
+#ifdef HERDLOAD_TLS
+    if (c->ssl) { /* until OpenSSL has nothing buffered either: epoll cannot see its buffer */
+      size_t got = 0;
+      if (SSL_read_ex(c->ssl, c->in.data + c->in.len, c->in.cap - c->in.len, &got) == 1) {
+        c->in.len += got;
+        continue;
+      }
+      int e = SSL_get_error(c->ssl, 0);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+      shut(c);
+      return;
+    }
+#endif
     ssize_t k = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
     if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       shut(c);
@@ -1028,11 +1132,30 @@ static void mode_idle(void) {
 
 /* ------------------------------------------------------------------ main */
 
+static int built_with_tls(void) {
+#ifdef HERDLOAD_TLS
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc == 2 && !strcmp(argv[1], "features")) {
+    printf("{\"mode\":\"features\",\"tls\":%d}\n", built_with_tls());
+    return 0;
+  }
   parse_options(argc, argv);
   make_locations();
   epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (opt.tls_ca) {
+    if (!built_with_tls()) fail("--tls-ca: this herdload was built without TLS (no OpenSSL headers)");
+    if (!strcmp(opt.mode, "idle")) fail("--tls-ca: idle mode speaks plain TCP only");
+#ifdef HERDLOAD_TLS
+    tls_init();
+#endif
+  }
   if (opt.conns > 512) raise_open_files();
   if (!strcmp(opt.mode, "closed")) mode_closed();
   else if (!strcmp(opt.mode, "register")) mode_batch(0);

@@ -9,6 +9,7 @@ import type { IdleResults, MemoryResults } from "./scenario_memory.ts";
 import type { MonitorCostResults } from "./scenario_monitor.ts";
 import type { ScaleResults } from "./scenario_scale.ts";
 import type { ThroughputResults, ThroughputRow } from "./scenario_throughput.ts";
+import type { TlsCostResults } from "./scenario_tls.ts";
 import type { LoadResult } from "./generator.ts";
 
 /** Generator CPU per wall second from which a row measured the generator, not the server. */
@@ -35,6 +36,7 @@ export interface BenchResults {
   catchUp?: CatchUpResults;
   monitor?: MonitorCostResults;
   scale?: ScaleResults;
+  tls?: TlsCostResults;
   errors: Array<{ scenario: string; error: string }>;
   targets?: Verdict[];
 }
@@ -42,7 +44,8 @@ export interface BenchResults {
 export interface Verdict {
   target: string;
   measured: string;
-  verdict: "meets" | "MISSES" | "not measured";
+  /** `measured`: a figure the issue asks to see, with no target to meet. */
+  verdict: "meets" | "MISSES" | "not measured" | "measured";
   reason?: string;
 }
 
@@ -279,6 +282,7 @@ export function verdicts(results: BenchResults, floodRates: number[]): Verdict[]
     ...catchUpVerdicts(results.catchUp),
     monitorVerdict(results.monitor),
     ...scaleVerdicts(results.scale),
+    tlsVerdict(results.tls),
   ];
 }
 
@@ -303,13 +307,57 @@ export function monitorCost(monitor: MonitorCostResults): {
   noise: number;
 } {
   const rates = (monitored: boolean) =>
-    monitor.rows.filter((row) => row.monitored === monitored).map((row) => num(row.load, "rate"));
+    monitor.rows.filter((row) => row.monitored === monitored).map((row) => row.load);
+  const { base, other, ratio, noise } = alternatingCost(rates(false), rates(true));
+  return { plain: base, monitored: other, ratio, noise };
+}
+
+/**
+ * Two kinds of alternating rows: each kind's mean rate, their ratio (other / base), and the
+ * noise: the widest spread (max − min over the mean) between rows of one kind.
+ */
+function alternatingCost(baseRows: LoadResult[], otherRows: LoadResult[]): {
+  base: number;
+  other: number;
+  ratio: number;
+  noise: number;
+} {
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
   const spread = (values: number[]) => (Math.max(...values) - Math.min(...values)) / mean(values);
-  const [plainRates, monitoredRates] = [rates(false), rates(true)];
-  const [plain, monitored] = [mean(plainRates), mean(monitoredRates)];
-  const noise = Math.max(spread(plainRates), spread(monitoredRates));
-  return { plain, monitored, ratio: monitored / plain, noise };
+  const [baseRates, otherRates] = [baseRows, otherRows].map((rows) =>
+    rows.map((row) => num(row, "rate"))
+  );
+  const [base, other] = [mean(baseRates), mean(otherRates)];
+  const noise = Math.max(spread(baseRates), spread(otherRates));
+  return { base, other, ratio: other / base, noise };
+}
+
+/** TLS's IAMAT rate over plain TCP's, same server config, rows alternating. */
+export function tlsCost(tls: TlsCostResults): {
+  plain: number;
+  tls: number;
+  ratio: number;
+  noise: number;
+} {
+  const rates = (overTls: boolean) =>
+    tls.rows.filter((row) => row.tls === overTls).map((row) => row.load);
+  const { base, other, ratio, noise } = alternatingCost(rates(false), rates(true));
+  return { plain: base, tls: other, ratio, noise };
+}
+
+/** A measurement, not a target: the issue asks what TLS costs, not for a bound on it. */
+function tlsVerdict(tls: TlsCostResults | undefined): Verdict {
+  const target = `IAMAT c=64 over TLS / plain TCP, one server (a measurement, no target)`;
+  if (!tls) return notMeasured(target, "row not run");
+  if (tls.unavailable !== undefined || tls.rows.length === 0) {
+    return notMeasured(target, tls.unavailable ?? "no rows");
+  }
+  const cost = tlsCost(tls);
+  const measured = `${cost.ratio.toFixed(3)}x (${fmtRate(cost.tls)} vs ${
+    fmtRate(cost.plain)
+  }/s), noise ${(cost.noise * 100).toFixed(1)} %`;
+  const busy = saturated(...tls.rows.map((row) => row.load));
+  return busy ? notMeasured(target, busy, measured) : { target, measured, verdict: "measured" };
 }
 
 function monitorVerdict(monitor: MonitorCostResults | undefined): Verdict {
@@ -586,6 +634,19 @@ function monitorSection(monitor: MonitorCostResults): string[] {
   ];
 }
 
+function tlsSection(tls: TlsCostResults): string[] {
+  const title = `10. TLS cost: IAMAT c=${tls.conns}, one server, rows alternating`;
+  if (tls.unavailable !== undefined) return [title, `not measured: ${tls.unavailable}`];
+  const { ratio, noise } = tlsCost(tls);
+  const rows = tls.rows.map((row) => [row.tls ? "TLS" : "plain TCP", ...loadCells(row.load)]);
+  return [
+    title,
+    ...grid(["row", ...LOAD_HEADER], rows),
+    `TLS/plain: ${ratio.toFixed(3)}x; noise (widest spread between rows of one kind): ` +
+    `${(noise * 100).toFixed(1)} %. Handshakes before the window: the cost of encrypted lines.`,
+  ];
+}
+
 function scaleSection(scale: ScaleResults): string[] {
   const rows = scale.rows.map((row) => [
     row.label,
@@ -651,6 +712,7 @@ export function formatTable(results: BenchResults): string {
   if (results.catchUp) lines.push(...catchUpSection(results.catchUp), "");
   if (results.monitor) lines.push(...monitorSection(results.monitor), "");
   if (results.scale) lines.push(...scaleSection(results.scale), "");
+  if (results.tls) lines.push(...tlsSection(results.tls), "");
   if (results.targets) lines.push(...targetsSection(results.targets), "");
   for (const { scenario, error } of results.errors) {
     lines.push(`error in ${scenario}: ${error.split("\n")[0]}`);

@@ -40,11 +40,14 @@ async function startCeiling(context: Context): Promise<{ port: number; process: 
   return { port, process };
 }
 
-/** One closed-loop row of `row.conns` connections against the server on `port`. */
+/**
+ * One closed-loop row of `row.conns` connections against the server on `port` (over TLS,
+ * trusting the CA in `row.tlsCa`, when given).
+ */
 export function closedLoop(
   context: Context,
   port: number,
-  row: { conns: number; depth: number; kind?: string; ns?: string },
+  row: { conns: number; depth: number; kind?: string; ns?: string; tlsCa?: string },
 ): Promise<LoadResult> {
   const { warmupMs, measureMs, idsPerConn, whatsatIds } = context.settings;
   const kind = row.kind ?? "iamat";
@@ -57,6 +60,7 @@ export function closedLoop(
     ns: row.ns ?? "tp",
     warmupMs,
     measureMs,
+    ...(row.tlsCa === undefined ? {} : { tlsCa: row.tlsCa }),
   }, warmupMs + measureMs + ROW_SLACK_MS);
 }
 
