@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_LIMITS, validateConfig } from "../lib/config.ts";
+import { validateConfig } from "../lib/config.ts";
 import {
   HerdView,
   type HerdViewOptions,
@@ -12,40 +12,22 @@ import type { LinkState, ServerStatus } from "../lib/server_status.ts";
 import { ClientStore } from "../lib/store.ts";
 import { projectToMap } from "../lib/world_map.ts";
 import { freePorts } from "./support/herd_processes.ts";
+import { link, serverStatus } from "./support/server_status_fixture.ts";
 
 /** A full `/status` of `name` whose links to each peer are in the given states. */
 function statusOf(name: string, links: Record<string, LinkState>, clientsHeld = 0): ServerStatus {
-  return {
-    name,
+  return serverStatus(name, {
     version: "test",
-    pid: 1,
-    startedAt: "2026-01-01T00:00:00.000Z",
     uptimeSeconds: 5,
-    state: "serving",
     listen: "127.0.0.1:1",
     monitor: "127.0.0.1:2",
-    provider: "offline",
     clients: { held: clientsHeld, bytes: 0, full: false },
     connections: { clients: 2, handshakes: 0 },
     rates: { iamatPerSecond: 3.5, whatsatPerSecond: 1.25 },
-    limits: DEFAULT_LIMITS,
-    counters: {},
-    dataDir: null,
-    eventLoopLagMs: { recent: 0, max: 0 },
-    links: Object.entries(links).sort().map(([peer, state]) => ({
-      peer,
-      state,
-      since: "2026-01-01T00:00:00.000Z",
-      dialledBy: name,
-      updatesSent: 0,
-      updatesReceived: 0,
-      bytesSent: 0,
-      bytesReceived: 0,
-      updatesPerSecond: 2,
-      catchUp: { updatesSent: 0, sentAll: true, receivedAll: true },
-      lastError: null,
-    })),
-  };
+    links: Object.entries(links).sort().map(([peer, state]) =>
+      link(peer, { state, dialledBy: name, updatesPerSecond: 2 })
+    ),
+  });
 }
 
 /** A herd config whose servers have monitors at the given ports (none where undefined). */

@@ -4,8 +4,7 @@
  * and a real herd whose servers have monitors, with one server killed. Exit 0 only when every server and link is up.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_LIMITS } from "../../lib/config.ts";
-import type { LinkStatus, ServerStatus } from "../../lib/server_status.ts";
+import type { ServerStatus } from "../../lib/server_status.ts";
 import {
   freePorts,
   HERD_NAMES,
@@ -14,43 +13,33 @@ import {
   runHerdCli,
   startHerd,
 } from "../support/herd_processes.ts";
+import { link, serverStatus } from "../support/server_status_fixture.ts";
 
 const TOKEN = "status-test-token";
 
 /** A status as a serving monitor gives it, every listed neighbour's link up. */
 function servingStatus(name: string, peers: string[]): ServerStatus {
-  const link = (peer: string): LinkStatus => ({
-    peer,
-    state: "up",
-    since: "2026-01-01T00:00:00.000Z",
-    dialledBy: name,
-    updatesSent: 3,
-    updatesReceived: 4,
-    bytesSent: 300,
-    bytesReceived: 400,
-    updatesPerSecond: 0.5,
-    catchUp: { updatesSent: 3, sentAll: true, receivedAll: true },
-    lastError: null,
-  });
-  return {
-    name,
+  return serverStatus(name, {
     version: "test",
-    pid: 1,
-    startedAt: "2026-01-01T00:00:00.000Z",
     uptimeSeconds: 5,
-    state: "serving",
     listen: "127.0.0.1:1",
     monitor: "127.0.0.1:2",
-    provider: "offline",
     clients: { held: 7, bytes: 700, full: false },
     connections: { clients: 2, handshakes: 0 },
     rates: { iamatPerSecond: 12.5, whatsatPerSecond: 0.25 },
-    limits: { ...DEFAULT_LIMITS },
-    counters: {},
-    dataDir: null,
     eventLoopLagMs: { recent: 0, max: 1 },
-    links: peers.map(link),
-  };
+    links: peers.map((peer) =>
+      link(peer, {
+        dialledBy: name,
+        updatesSent: 3,
+        updatesReceived: 4,
+        bytesSent: 300,
+        bytesReceived: 400,
+        updatesPerSecond: 0.5,
+        catchUp: { updatesSent: 3, sentAll: true, receivedAll: true },
+      })
+    ),
+  });
 }
 
 /** A fake monitor on a free loopback port; records the Authorization header of each request. */
