@@ -8,7 +8,7 @@
  *   deno task bench                      # the full run, about 3 minutes
  *   deno task bench --quick              # short rows and small counts, under a minute
  *   deno task bench --only flood,idle    # some scenarios (throughput, flood, memory, idle, catchup,
- *                                        # monitor, scale, tls)
+ *                                        # monitor, scale, tls, logs)
  *   deno task bench --keep-logs          # keep the servers' logs and configs (path printed)
  *
  * Every process it starts is stopped by its pid when the run ends, fails or is interrupted.
@@ -19,6 +19,7 @@ import { Processes } from "./processes.ts";
 import { type BenchResults, formatTable, verdicts } from "./report.ts";
 import { runCatchUp } from "./scenario_catch_up.ts";
 import { runFlood } from "./scenario_flood.ts";
+import { runLogCost } from "./scenario_logs.ts";
 import { runIdle, runMemory } from "./scenario_memory.ts";
 import { runMonitorCost } from "./scenario_monitor.ts";
 import { runScale } from "./scenario_scale.ts";
@@ -35,6 +36,7 @@ const SCENARIOS = [
   "monitor",
   "scale",
   "tls",
+  "logs",
 ] as const;
 type Scenario = typeof SCENARIOS[number];
 
@@ -105,6 +107,7 @@ async function runScenarios(
     ["monitor", async () => void (results.monitor = await runMonitorCost(context))],
     ["scale", async () => void (results.scale = await runScale(context))],
     ["tls", async () => void (results.tls = await runTlsCost(context))],
+    ["logs", async () => void (results.logs = await runLogCost(context))],
   ];
   for (const [name, step] of steps) {
     if (!options.only.has(name)) continue;

@@ -51,10 +51,19 @@ export interface HerdServer {
   process: Started;
 }
 
-/** Starts one server and waits until it says it listens; it logs to `logDirFor(config)`. */
+/**
+ * Starts one server and waits until it says it listens; it logs to `logDirFor(config)`.
+ * `args` are passed to main.ts after the others (e.g. `--log-max-bytes N`).
+ */
 export async function startServer(
   processes: Processes,
-  options: { name: string; port: number; config: string; core: string | undefined },
+  options: {
+    name: string;
+    port: number;
+    config: string;
+    core: string | undefined;
+    args?: string[];
+  },
 ): Promise<HerdServer> {
   const process = processes.spawn({
     label: `herd ${options.name}`,
@@ -69,6 +78,7 @@ export async function startServer(
       options.config,
       "--log-dir",
       logDirFor(options.config),
+      ...(options.args ?? []),
     ],
     cwd: REPO_DIR,
     core: options.core,

@@ -5,6 +5,7 @@
  */
 import type { CatchUpPhase, CatchUpResults } from "./scenario_catch_up.ts";
 import type { FloodResults, FloodRow } from "./scenario_flood.ts";
+import { type LogCostResults, logKindLabel } from "./scenario_logs.ts";
 import type { IdleResults, MemoryResults } from "./scenario_memory.ts";
 import type { MonitorCostResults } from "./scenario_monitor.ts";
 import type { ScaleResults } from "./scenario_scale.ts";
@@ -37,6 +38,7 @@ export interface BenchResults {
   monitor?: MonitorCostResults;
   scale?: ScaleResults;
   tls?: TlsCostResults;
+  logs?: LogCostResults;
   errors: Array<{ scenario: string; error: string }>;
   targets?: Verdict[];
 }
@@ -283,6 +285,7 @@ export function verdicts(results: BenchResults, floodRates: number[]): Verdict[]
     monitorVerdict(results.monitor),
     ...scaleVerdicts(results.scale),
     tlsVerdict(results.tls),
+    logVerdict(results.logs),
   ];
 }
 
@@ -357,6 +360,53 @@ function tlsVerdict(tls: TlsCostResults | undefined): Verdict {
     fmtRate(cost.plain)
   }/s), noise ${(cost.noise * 100).toFixed(1)} %`;
   const busy = saturated(...tls.rows.map((row) => row.load));
+  return busy ? notMeasured(target, busy, measured) : { target, measured, verdict: "measured" };
+}
+
+/**
+ * The log's cost, rows alternating: rotated and json rates over never-rotated text, the
+ * noise, and the rotations per second the rotated rows made (each reply is one record).
+ */
+export function logCost(logs: LogCostResults): {
+  never: number;
+  rotated: number;
+  json: number;
+  rotatedRatio: number;
+  jsonRatio: number;
+  noise: number;
+  bytesPerRecord?: number;
+  rotationsPerSecond?: number;
+} {
+  const loads = (kind: string) => logs.rows.filter((row) => row.kind === kind).map((r) => r.load);
+  const rotated = alternatingCost(loads("never"), loads("rotated"));
+  const json = alternatingCost(loads("never"), loads("json"));
+  const kept = logs.rotatedLog;
+  const bytesPerRecord = kept && kept.lines > 0 ? kept.bytes / kept.lines : undefined;
+  return {
+    never: rotated.base,
+    rotated: rotated.other,
+    json: json.other,
+    rotatedRatio: rotated.ratio,
+    jsonRatio: json.ratio,
+    noise: Math.max(rotated.noise, json.noise),
+    bytesPerRecord,
+    rotationsPerSecond: bytesPerRecord === undefined
+      ? undefined
+      : rotated.other * bytesPerRecord / logs.rotateBytes,
+  };
+}
+
+/** A measurement, not a target: the issue asks what rotation costs, not for a bound on it. */
+function logVerdict(logs: LogCostResults | undefined): Verdict {
+  const target = "IAMAT c=64 with the log rotated every 1 MiB / never rotated, one server " +
+    "(a measurement, no target)";
+  if (!logs) return notMeasured(target, "row not run");
+  if (logs.rows.length === 0) return notMeasured(target, "no rows");
+  const cost = logCost(logs);
+  const measured = `${cost.rotatedRatio.toFixed(3)}x (${fmtRate(cost.rotated)} vs ${
+    fmtRate(cost.never)
+  }/s), noise ${(cost.noise * 100).toFixed(1)} %`;
+  const busy = saturated(...logs.rows.map((row) => row.load));
   return busy ? notMeasured(target, busy, measured) : { target, measured, verdict: "measured" };
 }
 
@@ -647,6 +697,26 @@ function tlsSection(tls: TlsCostResults): string[] {
   ];
 }
 
+function logSection(logs: LogCostResults): string[] {
+  const cost = logCost(logs);
+  const rows = logs.rows.map((row) => [logKindLabel(row.kind), ...loadCells(row.load)]);
+  const rotations = cost.rotationsPerSecond === undefined || cost.bytesPerRecord === undefined
+    ? "rotations/s not known (no kept log read)"
+    : `about ${cost.rotationsPerSecond.toFixed(1)} rotations/s in the rotated rows (${
+      cost.bytesPerRecord.toFixed(0)
+    } bytes per record)`;
+  return [
+    `11. Log cost: IAMAT c=${logs.conns}, one server at info (a record per reply), rows alternating`,
+    ...grid(["row", ...LOAD_HEADER], rows),
+    `rotated/never: ${cost.rotatedRatio.toFixed(3)}x; json/never: ${
+      cost.jsonRatio.toFixed(3)
+    }x; noise (widest spread between rows of one kind): ${(cost.noise * 100).toFixed(1)} %; ` +
+    `${rotations}`,
+    `rotated: --log-max-bytes ${logs.rotateBytes} --log-files ${logs.logFiles}; ` +
+    "rotations/s = replies/s x bytes per record / file size, bytes per record from the kept files.",
+  ];
+}
+
 function scaleSection(scale: ScaleResults): string[] {
   const rows = scale.rows.map((row) => [
     row.label,
@@ -713,6 +783,7 @@ export function formatTable(results: BenchResults): string {
   if (results.monitor) lines.push(...monitorSection(results.monitor), "");
   if (results.scale) lines.push(...scaleSection(results.scale), "");
   if (results.tls) lines.push(...tlsSection(results.tls), "");
+  if (results.logs) lines.push(...logSection(results.logs), "");
   if (results.targets) lines.push(...targetsSection(results.targets), "");
   for (const { scenario, error } of results.errors) {
     lines.push(`error in ${scenario}: ${error.split("\n")[0]}`);

@@ -6,11 +6,13 @@ import { ConfigError, parseMonitorAddress, type ServerAddress } from "./config.t
 import { OneLineError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import type { HerdLogLevel } from "./log.ts";
+import { LOG_FORMATS, type LogFormat } from "./log_format.ts";
 import type { PlacesProviderName } from "./places/provider.ts";
 
 export const USAGE = "usage: herd --name NAME [--config FILE] " +
   "[--places auto|offline|google|google-new] [--places-url URL] [--log-dir DIR] " +
-  "[--log-level debug|info|warn] [--data-dir DIR] [--monitor HOST:PORT|off]";
+  "[--log-level debug|info|warn] [--data-dir DIR] [--monitor HOST:PORT|off] " +
+  "[--log-max-bytes N] [--log-files N] [--log-format text|json]";
 
 export type PlacesChoice = "auto" | "offline" | "google" | "google-new";
 
@@ -21,6 +23,11 @@ export interface CliOptions {
   placesUrl: string | undefined;
   logDir: string;
   logLevel: HerdLogLevel;
+  /** `NAME.log` is rotated before it would pass this many bytes. */
+  logMaxBytes: number;
+  /** Log files kept in all, `NAME.log` included. */
+  logFiles: number;
+  logFormat: LogFormat;
   /** Where accepted updates survive a restart; undefined keeps them in memory only. */
   dataDir: string | undefined;
   /** `--monitor`: an address, null for `off`, undefined for the config's choice. */
@@ -34,6 +41,10 @@ export class UsageError extends OneLineError {
 
 const PLACES_CHOICES: readonly PlacesChoice[] = ["auto", "offline", "google", "google-new"];
 const LOG_LEVELS: readonly HerdLogLevel[] = ["debug", "info", "warn"];
+/** `--log-max-bytes`: default and range (at least one long record; at most 1 PiB). */
+export const LOG_MAX_BYTES = { default: 104_857_600, min: 1024, max: 2 ** 50 };
+/** `--log-files`: default and range. */
+export const LOG_FILES = { default: 5, min: 1, max: 1000 };
 
 /** Parses herd's arguments; throws UsageError for anything it cannot run. */
 export function parseCli(args: string[]): CliOptions {
@@ -52,6 +63,9 @@ export function parseCli(args: string[]): CliOptions {
         "log-level": { type: "string", default: "info" },
         "data-dir": { type: "string" },
         monitor: { type: "string" },
+        "log-max-bytes": { type: "string", default: String(LOG_MAX_BYTES.default) },
+        "log-files": { type: "string", default: String(LOG_FILES.default) },
+        "log-format": { type: "string", default: "text" },
       },
     }));
   } catch (error) {
@@ -69,6 +83,10 @@ export function parseCli(args: string[]): CliOptions {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
   }
+  const logFormat = values["log-format"] as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(", ")}`);
+  }
   const placesUrl = values["places-url"];
   if (placesUrl !== undefined && !isHttpUrl(placesUrl)) {
     throw new UsageError(`--places-url must be an http or https URL, not ${placesUrl}`);
@@ -80,9 +98,27 @@ export function parseCli(args: string[]): CliOptions {
     placesUrl: placesUrl?.replace(/\/+$/, ""),
     logDir: values["log-dir"]!,
     logLevel,
+    logMaxBytes: parseCount("--log-max-bytes", values["log-max-bytes"]!, LOG_MAX_BYTES),
+    logFiles: parseCount("--log-files", values["log-files"]!, LOG_FILES),
+    logFormat,
     dataDir: values["data-dir"],
     monitor: parseMonitorFlag(values.monitor),
   };
+}
+
+/** A whole number of decimal digits within `range`, or a UsageError naming the flag. */
+function parseCount(flag: string, text: string, range: { min: number; max: number }): number {
+  const digitsOnly = text.length > 0 && text.length <= 16 &&
+    [...text].every((char) => char >= "0" && char <= "9");
+  const value = digitsOnly ? Number(text) : NaN;
+  if (!(value >= range.min && value <= range.max)) {
+    throw new UsageError(
+      `${flag} must be a whole number from ${range.min} to ${range.max}, not ${
+        JSON.stringify(text.slice(0, 40))
+      }`,
+    );
+  }
+  return value;
 }
 
 /** `--monitor HOST:PORT` or `--monitor off`; undefined when not given. */

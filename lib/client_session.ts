@@ -209,14 +209,15 @@ export class ClientSession {
     });
     if (logger.isEnabledFor("info")) {
       // An immediate reply is logged with its line: one event, half the logging cost.
+      const remote = this.connection.remote;
       const shownLine = showWireText(line.text);
-      logger.info(
-        reply instanceof Uint8Array
-          ? `client ${this.connection.remote}: ${shownLine} -> ${
-            showWireBytes(withoutNewline(reply))
-          }`
-          : `client ${this.connection.remote} sent ${shownLine}`,
-      );
+      if (reply instanceof Uint8Array) {
+        logger.info("client {remote}: {line} -> {reply}", {
+          remote,
+          line: shownLine,
+          reply: showWireBytes(withoutNewline(reply)),
+        });
+      } else logger.info("client {remote} sent {line}", { remote, line: shownLine });
     }
     this.#enqueue(reply, line, handledFromMs);
     return reply;
@@ -276,7 +277,10 @@ export class ClientSession {
   #logReply(bytes: Uint8Array): void {
     const { logger } = this.#options;
     if (logger.isEnabledFor("info")) {
-      logger.info(`reply to ${this.connection.remote}: ${showWireBytes(bytes)}`);
+      logger.info("reply to {remote}: {reply}", {
+        remote: this.connection.remote,
+        reply: showWireBytes(bytes),
+      });
     }
   }
 

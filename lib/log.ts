@@ -1,22 +1,13 @@
 /**
- * Logging set-up in one place: LogTape writing `DIR/NAME.log`, one line per event with an
- * ISO-8601 timestamp, buffered so a burst of events costs one file write rather than one
- * per line. Also how wire text is shown in a log line (cut, non-printable bytes escaped).
- *
- * Events on the hot path (every client line, reply and flood) pass a finished message with
- * no properties; the formatter writes such a message as it is, without template parsing,
- * which is most of what logging would otherwise cost per line.
+ * Logging set-up in one place: LogTape writing `DIR/NAME.log` through the rotating,
+ * byte-bounded sink of `log_file_sink.ts`, one line per event in the chosen format
+ * (`log_format.ts`). Also how wire text is shown in a log line (cut, non-printable bytes
+ * escaped).
  */
-import {
-  configure,
-  dispose,
-  getLogger,
-  type Logger,
-  type LogLevel,
-  type LogRecord,
-} from "@logtape/logtape";
-import { getStreamFileSink } from "@logtape/file";
+import { configure, dispose, getLogger, type Logger, type LogRecord } from "@logtape/logtape";
 import { Buffer } from "node:buffer";
+import { type LogFormat, logLineFormatter } from "./log_format.ts";
+import { type LogFileSystem, openLogFileSink } from "./log_file_sink.ts";
 
 export type { Logger };
 
@@ -24,64 +15,82 @@ export type { Logger };
 export type HerdLogLevel = "debug" | "info" | "warn";
 
 const LEVEL_TO_LOGTAPE = { debug: "debug", info: "info", warn: "warning" } as const;
-const LOG_BUFFER_BYTES = 64 * 1024;
 const WIRE_TEXT_SHOWN_BYTES_MAX = 200;
+/** How long a stop waits for a failing disk to take the last records. */
+const CLOSE_WAIT_MS = 1_500;
 /** A byte a log line cannot show as it is: outside printable ASCII, or a backslash. */
 const NEEDS_ESCAPE = /[^\x20-\x5b\x5d-\x7e]/;
 const NEEDS_ESCAPE_ALL = new RegExp(NEEDS_ESCAPE.source, "g");
 
+export interface LoggingOptions {
+  dir: string;
+  name: string;
+  level: HerdLogLevel;
+  format: LogFormat;
+  /** `--log-max-bytes`: `NAME.log` is rotated before it would pass this. */
+  maxBytes: number;
+  /** `--log-files`: files kept in all. */
+  files: number;
+  /** Counts records dropped because writing could not keep up (`log_records_dropped`). */
+  onDropped: (records: number) => void;
+  /** Where a failing log disk is reported (default: stderr). */
+  reportFailure?: (message: string) => void;
+  queueBytesMax?: number;
+  fileSystem?: LogFileSystem;
+}
+
 /** Opens `dir/name.log` and returns the server's logger; `close` flushes and closes it. */
 export async function setupLogging(
-  dir: string,
-  name: string,
-  level: HerdLogLevel,
+  options: LoggingOptions,
 ): Promise<{ logger: Logger; close: () => Promise<void> }> {
+  const { dir, name } = options;
   await Deno.mkdir(dir, { recursive: true });
-  const path = `${dir}/${name}.log`;
-  // Opened here first so an unwritable directory is reported at start, not lost later.
-  (await Deno.open(path, { append: true, create: true })).close();
+  const category = ["herd", name];
+  const sink = await openLogFileSink({
+    path: `${dir}/${name}.log`,
+    maxBytes: options.maxBytes,
+    files: options.files,
+    format: logLineFormatter(options.format, name),
+    onDropped: options.onDropped,
+    dropWarning: (dropped, lastError) => dropWarning(category, dropped, lastError),
+    reportFailure: options.reportFailure ??
+      ((message) => console.error(`herd: ${name}: ${message}`)),
+    ...(options.queueBytesMax === undefined ? {} : { queueBytesMax: options.queueBytesMax }),
+    ...(options.fileSystem === undefined ? {} : { fileSystem: options.fileSystem }),
+  });
   await configure({
     reset: true,
-    sinks: {
-      // A write stream: records queued while one write is in flight go out together in
-      // one writev, on the I/O thread — serving never waits for the disk.
-      file: getStreamFileSink(path, { highWaterMark: LOG_BUFFER_BYTES, formatter: formatLogLine }),
-    },
+    sinks: { file: sink.write },
     loggers: [
-      { category: ["herd"], lowestLevel: LEVEL_TO_LOGTAPE[level], sinks: ["file"] },
+      { category: ["herd"], lowestLevel: LEVEL_TO_LOGTAPE[options.level], sinks: ["file"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["file"] },
     ],
   });
-  return { logger: getLogger(["herd", name]), close: () => dispose() };
+  return {
+    logger: getLogger(category),
+    close: async () => {
+      await dispose();
+      await sink.close({ waitMs: CLOSE_WAIT_MS });
+    },
+  };
 }
 
-const LEVEL_LABELS: Record<LogLevel, string> = {
-  trace: "TRC",
-  debug: "DBG",
-  info: "INF",
-  warning: "WRN",
-  error: "ERR",
-  fatal: "FTL",
-};
-
-let cachedTimestampMs = NaN;
-let cachedTimestamp = "";
-
-/** `2026-11-28T08:48:28.369Z [INF] message` — one line per record. */
-function formatLogLine(record: LogRecord): string {
-  if (record.timestamp !== cachedTimestampMs) {
-    cachedTimestampMs = record.timestamp;
-    cachedTimestamp = new Date(record.timestamp).toISOString();
-  }
-  const finished = typeof record.rawMessage === "string" &&
-    Object.keys(record.properties).length === 0;
-  const message = finished ? record.rawMessage as string : renderMessage(record.message);
-  return `${cachedTimestamp} [${LEVEL_LABELS[record.level]}] ${message}\n`;
-}
-
-/** A template's parts: strings as they are, other values as Deno shows them. */
-function renderMessage(parts: readonly unknown[]): string {
-  return parts.map((part) => typeof part === "string" ? part : Deno.inspect(part)).join("");
+/** The warning written once writing catches up after records were dropped. */
+function dropWarning(
+  category: readonly string[],
+  dropped: number,
+  lastError: string | undefined,
+): LogRecord {
+  const rawMessage = "{dropped} log records dropped: writing could not keep up ({cause})";
+  const properties = { dropped, cause: lastError ?? "the disk was slower than the log" };
+  return {
+    category,
+    level: "warning",
+    rawMessage,
+    message: [rawMessage],
+    timestamp: Date.now(),
+    properties,
+  };
 }
 
 /**

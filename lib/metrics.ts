@@ -399,6 +399,11 @@ const PLAIN_COUNTERS: ReadonlyArray<readonly [name: string, help: string, counte
     "data_dir_compaction_failures",
   ],
   [
+    "herd_log_records_dropped_total",
+    "Log records dropped because writing could not keep up (a slow, stalled or full disk).",
+    "log_records_dropped",
+  ],
+  [
     "herd_monitor_subscribers_dropped_total",
     "Live-page subscribers dropped for not reading.",
     "monitor_subscribers_dropped",

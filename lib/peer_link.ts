@@ -300,7 +300,10 @@ export class PeerLink {
     this.#updatesReceived += 1;
     if (this.#receivedSynced) metrics?.observeFloodAge(update.atLine, this.#readAtSeconds);
     if (logger.isEnabledFor("info")) {
-      logger.info(`flood from ${this.peer}: ${showWireText(update.atLine)}`);
+      logger.info("flood from {peer}: {update}", {
+        peer: this.peer,
+        update: showWireText(update.atLine),
+      });
     }
     this.#seqReceivedMax = Math.max(this.#seqReceivedMax, update.seq);
     const watermark = watermarks.get(this.peer);

@@ -289,7 +289,7 @@ export class PeerLinks {
       counters.add("floods_sent");
       if (logger.isEnabledFor("info")) {
         shown ??= showWireText(update.atLine);
-        logger.info(`flood to ${link.peer}: ${shown}`);
+        logger.info("flood to {peer}: {update}", { peer: link.peer, update: shown });
       }
     }
   }

@@ -60,11 +60,16 @@ export async function runServeCommand(args: string[]): Promise<number> {
   const ownTls = givenConfig.servers.get(options.name)!.tls;
   const tls = givenConfig.tls && ownTls &&
     await readTlsFiles({ caPath: givenConfig.tls.caPath, ...ownTls });
-  const { logger, close: closeLog } = await setupLogging(
-    options.logDir,
-    options.name,
-    options.logLevel,
-  );
+  const counters = new Counters();
+  const { logger, close: closeLog } = await setupLogging({
+    dir: options.logDir,
+    name: options.name,
+    level: options.logLevel,
+    format: options.logFormat,
+    maxBytes: options.logMaxBytes,
+    files: options.logFiles,
+    onDropped: (records) => counters.add("log_records_dropped", records),
+  });
   const openFiles = raiseOpenFilesLimit();
   const heapLimitBytes = getHeapStatistics().heap_size_limit;
   const fitted = fitLimitsToMachine(givenConfig.limits, givenConfig.limitsGiven, {
@@ -84,7 +89,6 @@ export async function runServeCommand(args: string[]): Promise<number> {
       storeBytesMax: config.limits.storeBytesMax,
     },
   );
-  const counters = new Counters();
   // Only a server with a monitor pays for its histograms.
   const metrics = monitorAddress && new HerdMetrics();
   const places = createPlacesProvider(providerName, {
@@ -174,8 +178,10 @@ export async function runServeCommand(args: string[]): Promise<number> {
     `${options.name} listening on ${bind}:${port} (places: ${providerName}, ${monitorShown})`,
   );
   logger.info(
-    "started {name} on {address} places={places} monitor={monitor} limits={limits} neighbours={peers}",
+    "started {name} on {address} places={places} monitor={monitor} limits={limits} neighbours={peers} logs={logs}",
     {
+      logs:
+        `${options.logFormat}, ${options.logFiles} files of at most ${options.logMaxBytes} bytes`,
       name: options.name,
       address: `${bind}:${port}`,
       monitor: monitor?.address ?? "none",

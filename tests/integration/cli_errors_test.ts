@@ -168,6 +168,30 @@ const BAD_STARTS: BadStart[] = [
     config: (ports) => herdJson(ports),
   },
   {
+    name: "--log-max-bytes below its minimum",
+    args: (dir) => withConfig(dir, "--name", "Hill", "--log-max-bytes", "10"),
+    config: (ports) => herdJson(ports),
+    mentions: /--log-max-bytes/,
+  },
+  {
+    name: "--log-max-bytes not a number",
+    args: (dir) => withConfig(dir, "--name", "Hill", "--log-max-bytes", "abc"),
+    config: (ports) => herdJson(ports),
+    mentions: /--log-max-bytes/,
+  },
+  {
+    name: "--log-files 0",
+    args: (dir) => withConfig(dir, "--name", "Hill", "--log-files", "0"),
+    config: (ports) => herdJson(ports),
+    mentions: /--log-files/,
+  },
+  {
+    name: "--log-format with an unknown format",
+    args: (dir) => withConfig(dir, "--name", "Hill", "--log-format", "xml"),
+    config: (ports) => herdJson(ports),
+    mentions: /--log-format/,
+  },
+  {
     name: "an empty HERD_SECRET",
     args: (dir) => withConfig(dir, "--name", "Hill"),
     config: (ports) => herdJson(ports),

@@ -68,8 +68,9 @@ Deno.test("google WHATSAT: bound, statuses, failures, the New API, no key anywhe
     serverArgs: {
       Hill: ["--places", "google", "--places-url", legacyFake.url],
       Smith: ["--places", "google", "--places-url", closedPortUrl()],
-      // No --places: with a key, auto means the Places API (New).
-      Jaquez: ["--places-url", newFake.url],
+      // No --places: with a key, auto means the Places API (New). JSON logs, so the key
+      // check below also covers that format's separate fields.
+      Jaquez: ["--places-url", newFake.url, "--log-format", "json"],
     },
   });
   const replies: string[] = [];
@@ -318,6 +319,9 @@ Deno.test("google WHATSAT: bound, statuses, failures, the New API, no key anywhe
     }
     const hillLog = await herd.readLog("Hill");
     assert.match(hillLog, /key=REDACTED/, "a logged legacy URL shows key=REDACTED");
+    for (const line of (await herd.readLog("Jaquez")).trimEnd().split("\n")) {
+      assert.equal(JSON.parse(line).server, "Jaquez", `Jaquez.log is not JSON: ${line}`);
+    }
   });
 });
 
