@@ -6,7 +6,6 @@
  * writes are retried from where they stopped, and `close` flushes or gives up in time.
  */
 import assert from "node:assert/strict";
-import type { LogLevel, LogRecord } from "@logtape/logtape";
 import {
   type LogFileHandle,
   LogFileSink,
@@ -15,6 +14,7 @@ import {
   openLogFileSink,
 } from "../lib/log_file_sink.ts";
 import { logLineFormatter } from "../lib/log_format.ts";
+import { logRecord } from "./support/log_records.ts";
 
 const DIR = "/logs";
 const PATH = `${DIR}/Hill.log`;
@@ -26,25 +26,9 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const format = logLineFormatter("text", "Hill");
 
-/** A record as a logger would make it: timestamp 0, so its line is known in advance. */
-function record(
-  message: string,
-  properties: Record<string, unknown> = {},
-  level: LogLevel = "info",
-): LogRecord {
-  return {
-    category: ["herd", "Hill"],
-    level,
-    rawMessage: message,
-    message: [message],
-    timestamp: 0,
-    properties,
-  };
-}
-
-/** The line `record(message)` becomes in the file. */
+/** The line `logRecord(message)` becomes in the file. */
 function line(message: string): string {
-  return format(record(message));
+  return format(logRecord(message));
 }
 
 /** Messages of different lengths, so records do not fill a file in a fixed pattern. */
@@ -179,7 +163,7 @@ class TestSink {
       onDropped: (records) => test.droppedCounts.push(records),
       dropWarning: (dropped, lastError) => {
         test.dropWarnings.push([dropped, lastError]);
-        return record("{dropped} log records dropped", { dropped }, "warning");
+        return logRecord("{dropped} log records dropped", { dropped }, "warning");
       },
       reportFailure: (message) => test.failures.push(message),
       fileSystem,
@@ -199,7 +183,7 @@ class TestSink {
   }
 
   writeAll(messages: readonly string[]): void {
-    for (const message of messages) this.sink.write(record(message));
+    for (const message of messages) this.sink.write(logRecord(message));
   }
 
   /** Waits until everything queued is in the files. */
@@ -411,7 +395,7 @@ Deno.test("with the writer stalled the queue stays within its bound; drops are c
   fileSystem.release();
   await test.idle();
   const warning = format(
-    record("{dropped} log records dropped", { dropped: all.length - kept }, "warning"),
+    logRecord("{dropped} log records dropped", { dropped: all.length - kept }, "warning"),
   );
   assert.ok(warning.includes(`${all.length - kept} log records dropped`), warning);
   assert.equal(fileSystem.text(), all.slice(0, kept).map(line).join("") + warning);

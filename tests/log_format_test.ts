@@ -8,23 +8,18 @@
 import assert from "node:assert/strict";
 import type { LogLevel, LogRecord } from "@logtape/logtape";
 import { logLineFormatter, renderMessage, splitTemplate } from "../lib/log_format.ts";
+import { logRecord } from "./support/log_records.ts";
 
 const TIMESTAMP_MS = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
 const TIMESTAMP_TEXT = "2024-01-02T03:04:05.678Z";
 
+/** A record at {@link TIMESTAMP_MS}. */
 function record(
   message: string,
   properties: Record<string, unknown> = {},
   level: LogLevel = "info",
 ): LogRecord {
-  return {
-    category: ["herd", "Hill"],
-    level,
-    rawMessage: message,
-    message: [message],
-    timestamp: TIMESTAMP_MS,
-    properties,
-  };
+  return { ...logRecord(message, properties, level), timestamp: TIMESTAMP_MS };
 }
 
 const text = logLineFormatter("text", "Hill");

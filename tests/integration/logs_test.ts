@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import type { ServerStatus } from "../../lib/server_status.ts";
 import { type Herd, pollUntil, startHerd } from "../support/herd_processes.ts";
-import { exchangeOneLineReplies, wireBytes, WireClient, wireText } from "../support/wire_client.ts";
+import {
+  exchangeOneLineReplies,
+  streamOneLineReplies,
+  WireClient,
+} from "../support/wire_client.ts";
 
 const LOCATION = "+34.068930-118.445127";
 /** A text record's start: ISO-8601 time in UTC, then the level. */
@@ -56,64 +60,6 @@ async function run(command: string, args: string[]): Promise<void> {
         new TextDecoder().decode(output.stderr)
       }`,
     );
-  }
-}
-
-/** Lines per write of {@link streamLines}. */
-const LINES_PER_WRITE = 1000;
-const READ_CHUNK_BYTES = 64 * 1024;
-
-/**
- * Sends `count` lines (`lineOf(index)`, without `\n`) pipelined on one connection while
- * reading the replies, one line each, handing each to `checkReply` (nothing is kept, so a
- * load of hundreds of thousands costs the test no memory). Rejects on a bad reply, a close,
- * or when `timeoutMs` passes.
- */
-async function streamLines(
-  port: number,
-  count: number,
-  lineOf: (index: number) => string,
-  checkReply: (index: number, reply: string) => void,
-  timeoutMs: number,
-): Promise<void> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, timeoutMs);
-  let replies = 0;
-  const writing = (async () => {
-    for (let start = 0; start < count; start += LINES_PER_WRITE) {
-      let text = "";
-      for (let index = start; index < Math.min(count, start + LINES_PER_WRITE); index++) {
-        text += `${lineOf(index)}\n`;
-      }
-      const bytes = wireBytes(text);
-      for (let written = 0; written < bytes.length;) {
-        written += await conn.write(bytes.subarray(written));
-      }
-    }
-  })();
-  writing.catch(() => {}); // a failed write also ends the reads, which report it
-  try {
-    const chunk = new Uint8Array(READ_CHUNK_BYTES);
-    let partial = "";
-    while (replies < count) {
-      const read = await conn.read(chunk);
-      if (read === null) throw new Error("the server closed the connection");
-      const parts = (partial + wireText(chunk.subarray(0, read))).split("\n");
-      partial = parts.pop()!;
-      for (const part of parts) checkReply(replies++, part);
-    }
-    assert.equal(partial, "", "bytes after the last reply");
-    await writing;
-  } catch (error) {
-    const why = timedOut ? `not done within ${timeoutMs} ms` : String(error);
-    throw new Error(`${replies} of ${count} replies, then ${why}`);
-  } finally {
-    clearTimeout(timer);
-    if (!timedOut) conn.close();
   }
 }
 
@@ -263,11 +209,16 @@ Deno.test("a full log disk drops and counts records, keeps replies and memory bo
       `IAMAT ${ids[index % FLOOD_IDS]} ${LOCATION} ${1_700_000_000 + index / 1000}`;
     const startedMs = Date.now();
     try {
-      await streamLines(herd.port("Hill"), FLOOD_IAMATS, lineOf, (index, reply) => {
-        if (!reply.startsWith("AT Hill ") || !reply.includes(` ${ids[index % FLOOD_IDS]} `)) {
-          throw new Error(`reply ${index} is not its AT: ${reply.slice(0, 300)}`);
-        }
-      }, FLOOD_TIMEOUT_MS);
+      await streamOneLineReplies(herd.port("Hill"), {
+        count: FLOOD_IAMATS,
+        lineOf,
+        onReply: (index, reply) => {
+          if (!reply.startsWith("AT Hill ") || !reply.includes(` ${ids[index % FLOOD_IDS]} `)) {
+            throw new Error(`reply ${index} is not its AT: ${reply.slice(0, 300)}`);
+          }
+        },
+        timeoutMs: FLOOD_TIMEOUT_MS,
+      });
     } finally {
       clearInterval(sampler);
     }

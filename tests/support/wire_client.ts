@@ -352,6 +352,30 @@ export async function exchangeOneLineReplies(
   lines: readonly string[],
   options: ReadOptions = {},
 ): Promise<string[]> {
+  const replies: string[] = [];
+  await streamOneLineReplies(port, {
+    count: lines.length,
+    lineOf: (index) => lines[index],
+    onReply: (_, reply) => void replies.push(reply),
+    timeoutMs: options.timeoutMs,
+  });
+  return replies;
+}
+
+/**
+ * {@link exchangeOneLineReplies} for loads too big to hold: line `index` is `lineOf(index)`,
+ * and each reply goes to `onReply` (which may throw to fail the exchange) and is not kept.
+ */
+export async function streamOneLineReplies(
+  port: number,
+  options: {
+    count: number;
+    lineOf: (index: number) => string;
+    onReply: (index: number, reply: string) => void;
+    timeoutMs?: number;
+  },
+): Promise<void> {
+  const { count, lineOf, onReply } = options;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const conn = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
   let timedOut = false;
@@ -359,10 +383,14 @@ export async function exchangeOneLineReplies(
     timedOut = true;
     conn.close();
   }, timeoutMs);
-  const replies: string[] = [];
+  let replies = 0;
   const writing = (async () => {
-    for (let start = 0; start < lines.length; start += LINES_PER_WRITE) {
-      const bytes = wireBytes(`${lines.slice(start, start + LINES_PER_WRITE).join("\n")}\n`);
+    for (let start = 0; start < count; start += LINES_PER_WRITE) {
+      let text = "";
+      for (let index = start; index < Math.min(count, start + LINES_PER_WRITE); index++) {
+        text += `${lineOf(index)}\n`;
+      }
+      const bytes = wireBytes(text);
       for (let written = 0; written < bytes.length;) {
         written += await conn.write(bytes.subarray(written));
       }
@@ -372,18 +400,18 @@ export async function exchangeOneLineReplies(
   try {
     const chunk = new Uint8Array(READ_CHUNK_BYTES);
     let partial = "";
-    while (replies.length < lines.length) {
-      const count = await conn.read(chunk);
-      if (count === null) throw new Error("the server closed the connection");
-      const parts = (partial + wireText(chunk.subarray(0, count))).split("\n");
+    while (replies < count) {
+      const read = await conn.read(chunk);
+      if (read === null) throw new Error("the server closed the connection");
+      const parts = (partial + wireText(chunk.subarray(0, read))).split("\n");
       partial = parts.pop()!;
-      for (const part of parts) replies.push(part);
+      for (const part of parts) onReply(replies++, part);
     }
+    if (partial !== "") throw new Error(`bytes after the last reply: ${partial.slice(0, 200)}`);
     await writing;
-    return replies;
   } catch (error) {
     const why = timedOut ? `not done within ${timeoutMs} ms` : String(error);
-    throw new Error(`${replies.length} of ${lines.length} replies, then ${why}`);
+    throw new Error(`${replies} of ${count} replies, then ${why}`);
   } finally {
     clearTimeout(timer);
     if (!timedOut) conn.close();
