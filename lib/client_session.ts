@@ -9,7 +9,8 @@
 import { raceAbort, systemWaitClock, type WaitClock } from "./abortable.ts";
 import type { LineConnection } from "./connection.ts";
 import type { Line } from "./lines.ts";
-import { type Logger, showWireBytes, showWireText } from "./log.ts";
+import { type Logger, showWireBytes } from "./log.ts";
+import { ReadExchanges } from "./read_log.ts";
 import type { Counters } from "./counters.ts";
 import type { HerdMetrics } from "./metrics.ts";
 import type { HerdService, Reply } from "./service.ts";
@@ -67,6 +68,8 @@ export class ClientSession {
   #busyMs = 0;
   /** True while held replies wait for the connection to drain before they are handed on. */
   #releaseScheduled = false;
+  /** The lines acted on in the current read, for its one log record. */
+  #readLogged = new ReadExchanges();
   lastReadMs: number;
 
   constructor(connection: LineConnection, options: ClientSessionOptions) {
@@ -90,9 +93,19 @@ export class ClientSession {
       for (const line of lines) {
         // One read may bring many lines: each waits its turn. The waits are awaited only
         // when needed, so that the replies of one read go out in one write.
-        if (this.#linesInFlightFull) await this.#pauseReading();
-        if (this.#isBackedUp && !this.#readsNothing) await this.#waitForSlowReader();
-        if (connection.isClosed) return;
+        // The lines before a wait are logged first, so their record precedes the wait's.
+        if (this.#linesInFlightFull) {
+          this.#logRead();
+          await this.#pauseReading();
+        }
+        if (this.#isBackedUp && !this.#readsNothing) {
+          this.#logRead();
+          await this.#waitForSlowReader();
+        }
+        if (connection.isClosed) {
+          this.#logRead();
+          return;
+        }
         const handledFromMs = performance.now();
         const reply = this.#handle(line, handledFromMs);
         const handledMs = performance.now() - handledFromMs;
@@ -101,6 +114,7 @@ export class ClientSession {
           this.#options.metrics?.observeReply(line.text, reply, handledMs / 1000);
         }
       }
+      this.#logRead();
       if (this.#linesInFlightFull) await this.#pauseReading();
       if (connection.isClosed) return;
       if (this.#busyMs >= BUSY_MS_MAX) await this.#rest();
@@ -208,16 +222,8 @@ export class ClientSession {
       signal: this.#lookupSignal,
     });
     if (logger.isEnabledFor("info")) {
-      // An immediate reply is logged with its line: one event, half the logging cost.
-      const remote = this.connection.remote;
-      const shownLine = showWireText(line.text);
-      if (reply instanceof Uint8Array) {
-        logger.info("client {remote}: {line} -> {reply}", {
-          remote,
-          line: shownLine,
-          reply: showWireBytes(withoutNewline(reply)),
-        });
-      } else logger.info("client {remote} sent {line}", { remote, line: shownLine });
+      const full = this.#readLogged.add(line.text, reply instanceof Uint8Array ? reply : undefined);
+      if (full) this.#logRead();
     }
     this.#enqueue(reply, line, handledFromMs);
     return reply;
@@ -274,6 +280,19 @@ export class ClientSession {
     });
   }
 
+  /**
+   * Logs the lines acted on since the last call (those of one read, or of its part before a
+   * wait or up to a record's size) as one record.
+   */
+  #logRead(): void {
+    if (this.#readLogged.size === 0) return;
+    this.#options.logger.info("client {remote}: {lines}", {
+      remote: this.connection.remote,
+      lines: this.#readLogged,
+    });
+    this.#readLogged = new ReadExchanges();
+  }
+
   #logReply(bytes: Uint8Array): void {
     const { logger } = this.#options;
     if (logger.isEnabledFor("info")) {
@@ -299,9 +318,4 @@ export class ClientSession {
       else this.#waiters.push(waiter);
     }
   }
-}
-
-/** A one-line reply without its `\n`, as the log shows it beside its line. */
-function withoutNewline(reply: Uint8Array): Uint8Array {
-  return reply.at(-1) === 0x0a ? reply.subarray(0, -1) : reply;
 }

@@ -13,6 +13,14 @@ import type { LogLevel, LogRecord } from "@logtape/logtape";
 export const LOG_FORMATS = ["text", "json"] as const;
 export type LogFormat = typeof LOG_FORMATS[number];
 
+/**
+ * A field value that shows itself in a text message (JSON uses its `toJSON`, if any): for
+ * values worth building only when a record is written.
+ */
+export interface LogText {
+  toLogText(): string;
+}
+
 /** Turns a record into one line, newline included. */
 export type LogLineFormatter = (record: LogRecord) => string;
 
@@ -53,7 +61,15 @@ export function logLineFormatter(format: LogFormat, server: string): LogLineForm
     for (const [key, value] of Object.entries(record.properties)) {
       fields[RESERVED_KEYS.has(key) ? `field_${key}` : key] = jsonValue(value);
     }
-    return `${JSON.stringify(fields)}\n`;
+    try {
+      return `${JSON.stringify(fields)}\n`;
+    } catch {
+      // A field JSON cannot hold (a cycle, say): every object field shown as Deno shows it.
+      for (const [key, value] of Object.entries(fields)) {
+        if (value !== null && typeof value === "object") fields[key] = Deno.inspect(value);
+      }
+      return `${JSON.stringify(fields)}\n`;
+    }
   };
 }
 
@@ -124,20 +140,19 @@ function textValue(value: unknown): string {
     return String(value);
   }
   if (value instanceof Error) return value.message;
+  if (isLogText(value)) return value.toLogText();
   return Deno.inspect(value);
+}
+
+function isLogText(value: unknown): value is LogText {
+  return typeof (value as Partial<LogText> | null)?.toLogText === "function";
 }
 
 /** A field as JSON holds it: errors by their message, big integers as strings. */
 function jsonValue(value: unknown): unknown {
   if (value instanceof Error) return value.message;
   if (typeof value === "bigint") return String(value);
-  if (value === null || typeof value !== "object") return value;
-  try {
-    JSON.stringify(value);
-    return value;
-  } catch {
-    return Deno.inspect(value);
-  }
+  return value;
 }
 
 /** Records of one millisecond share their timestamp text (a busy server logs many). */

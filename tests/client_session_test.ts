@@ -5,7 +5,7 @@
  * pause — no sockets, no sleeps.
  */
 import assert from "node:assert/strict";
-import { getLogger } from "@logtape/logtape";
+import { getLogger, type Logger } from "@logtape/logtape";
 import type { WaitClock } from "../lib/abortable.ts";
 import { ClientSession } from "../lib/client_session.ts";
 import { type CloseReason, LineConnection } from "../lib/connection.ts";
@@ -13,6 +13,7 @@ import { Counters } from "../lib/counters.ts";
 import type { Reply } from "../lib/service.ts";
 import { type MemoryConn, memoryConnPair } from "./support/memory_conn.ts";
 import { wireBytes, wireText } from "./support/wire_client.ts";
+import { captureLog } from "./support/captured_log.ts";
 
 /**
  * Microtask turns that let every chain one step starts run to its end: everything here is
@@ -151,6 +152,8 @@ function startSession(
     receiveBytesMax?: number;
     /** Default true; false leaves the session as the server holds it before the first read. */
     serving?: boolean;
+    /** Default: a logger nothing is configured for. */
+    logger?: Logger;
   },
 ): Harness {
   const [serverEnd, clientEnd] = memoryConnPair({ receiveBytesMax: options.receiveBytesMax });
@@ -164,7 +167,7 @@ function startSession(
   const session = new ClientSession(connection, {
     service,
     linesInFlightMax: options.linesInFlightMax,
-    logger: getLogger(["test"]),
+    logger: options.logger ?? getLogger(["test"]),
     counters: new Counters(),
     clockMs: () => 0,
     stopSignal: new AbortController().signal,
@@ -375,4 +378,41 @@ Deno.test("replies held behind slow ones go out as the client takes them: a burs
   await settle();
   assert.equal(client.received, lines.map((line) => service.replyTo(line)).join(""));
   assert.equal(closeReason(), "done");
+});
+
+Deno.test("the lines of one read are one log record, split before a wait; every line logged once, in order", async () => {
+  await using log = await captureLog();
+  const service = new FakeService();
+  const { client } = startSession(service, {
+    linesInFlightMax: 4,
+    logger: log.logger("Hill"),
+  });
+  const lines = mixedLines(30);
+  client.keepReading();
+  await client.send(lines);
+  client.end.halfClose();
+  await answerOutOfOrder(service, lines.length);
+  await settle();
+  const records = log.lines().filter((line) => line.startsWith("INFO Hill: client "));
+  const logged = records.flatMap((record) =>
+    record.slice(record.indexOf(": ", "INFO Hill: client ".length) + 2).split(" ⏎ ")
+  );
+  assert.deepEqual(
+    logged.map((exchange) => exchange.slice(0, exchange.indexOf(" -> "))),
+    lines,
+    "every line once, in order",
+  );
+  for (const [index, exchange] of logged.entries()) {
+    const reply = lines[index].startsWith("now ")
+      ? service.replyTo(lines[index]).slice(0, -1)
+      : "(reply follows)";
+    assert.equal(exchange, `${lines[index]} -> ${reply}`);
+  }
+  assert.ok(records.length < lines.length, `${records.length} records for ${lines.length} lines`);
+  // Reading paused at linesInFlightMax on the way; the lines before each pause were logged
+  // before it.
+  const all = log.lines();
+  const firstPause = all.findIndex((line) => line.includes("linesInFlightMax reached"));
+  assert.ok(firstPause > 0, "reading never paused");
+  assert.ok(all.slice(0, firstPause).some((line) => line.includes(`${lines[0]} -> `)));
 });
