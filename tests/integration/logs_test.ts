@@ -118,7 +118,9 @@ Deno.test("rotation under load keeps --log-files whole files of the newest recor
     idsByFile.push(loggedIamatIds(fileLines));
   }
   assert.ok(totalBytes <= ROTATE_FILES * ROTATE_MAX_BYTES, `${totalBytes} bytes kept`);
-  for (const [index, ids] of idsByFile.entries()) {
+  // The two older files were filled by the load; the newest may hold only what the stop logs
+  // (a record lists up to 2 KiB of one read's lines: two of them nearly fill a 4 KiB file).
+  for (const [index, ids] of idsByFile.slice(0, -1).entries()) {
     assert.ok(ids.length > 0, `file ${index} of the oldest-first three has no client record`);
   }
   const kept = idsByFile.flat();
