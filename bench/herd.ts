@@ -29,15 +29,27 @@ export function logDirFor(configPath: string): string {
   return configPath.replace(/\.json$/, "") + "-logs";
 }
 
-/** Writes a herd.json with `ports[name]` for each server; returns its path. */
+/**
+ * Writes a herd.json with `ports[name]` for each server, and a loopback monitor on
+ * `monitorPorts[name]` for those given one; returns its path.
+ */
 export async function writeConfig(
   dirs: RunDirs,
   file: string,
   ports: Record<string, number>,
   links: ReadonlyArray<readonly [string, string]>,
+  monitorPorts: Record<string, number> = {},
 ): Promise<string> {
   const servers = Object.fromEntries(
-    Object.entries(ports).map(([name, port]) => [name, { port, host: "127.0.0.1" }]),
+    Object.entries(ports).map(([name, port]) => {
+      const monitorPort = monitorPorts[name];
+      return [
+        name,
+        monitorPort === undefined
+          ? { port, host: "127.0.0.1" }
+          : { port, host: "127.0.0.1", monitor: `127.0.0.1:${monitorPort}` },
+      ];
+    }),
   );
   const path = `${dirs.tmpDir}/${file}`;
   await Deno.writeTextFile(path, JSON.stringify({ servers, links }, null, 2));

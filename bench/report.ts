@@ -145,6 +145,8 @@ function throughputVerdicts(throughput: ThroughputResults | undefined): Verdict[
 }
 
 const FLOOD_P99_MAX_US: Record<number, number> = { 1000: 1000, 10_000: 5000 };
+/** The largest event-loop lag of any server during the row, where the issue sets one. */
+const FLOOD_LAG_MAX_MS: Record<number, number> = { 1000: 5 };
 
 function floodVerdicts(flood: FloodResults | undefined, rates: number[]): Verdict[] {
   return rates.flatMap((rate) => {
@@ -152,12 +154,42 @@ function floodVerdicts(flood: FloodResults | undefined, rates: number[]): Verdic
       FLOOD_P99_MAX_US[rate] / 1000
     } ms`;
     const lostTarget = `flood two hops at ${fmtRate(rate)}/s: no update lost`;
+    const lagMaxMs = FLOOD_LAG_MAX_MS[rate];
+    const lagTarget = lagMaxMs === undefined
+      ? undefined
+      : `flood two hops at ${fmtRate(rate)}/s: max event-loop lag <= ${lagMaxMs} ms`;
     const row = flood?.rows.find((r) => r.rate === rate);
     if (!row) {
-      return [notMeasured(latencyTarget, "row not run"), notMeasured(lostTarget, "row not run")];
+      return [latencyTarget, lostTarget, lagTarget].flatMap((target) =>
+        target === undefined ? [] : [notMeasured(target, "row not run")]
+      );
     }
-    return [floodLatencyVerdict(latencyTarget, row), floodLostVerdict(lostTarget, row)];
+    return [
+      floodLatencyVerdict(latencyTarget, row),
+      floodLostVerdict(lostTarget, row),
+      ...(lagTarget === undefined || lagMaxMs === undefined
+        ? []
+        : [floodLagVerdict(lagTarget, row, lagMaxMs)]),
+    ];
   });
+}
+
+/** The largest event-loop lag any of the five servers showed during the row. */
+function floodLagVerdict(target: string, row: FloodRow, maxMs: number): Verdict {
+  const lag = row.lag;
+  if (lag?.maxMs === undefined) {
+    return notMeasured(target, "no monitor's /status was read during the row");
+  }
+  const measured = `${fmtLagMs(lag.maxMs)} ms at ${lag.server} (median of the servers' ${
+    fmtLagMs(lag.medianMs)
+  } ms)`;
+  const busy = saturated(row.load);
+  if (busy) return notMeasured(target, busy, measured);
+  const notes = [
+    lag.failed > 0 ? `${lag.failed} of ${lag.polls} /status reads failed` : undefined,
+    num(row.load, "rate_acked") < 0.95 * row.rate ? "Hill fell behind the rate" : undefined,
+  ].filter((note) => note !== undefined);
+  return judge(target, measured, lag.maxMs <= maxMs, notes.join("; ") || undefined);
 }
 
 function floodLatencyVerdict(target: string, row: FloodRow): Verdict {
@@ -432,6 +464,9 @@ function fmtCount(n: number): string {
 function fmtMs(us: number): string {
   return Number.isFinite(us) ? (us / 1000).toFixed(us < 10_000 ? 2 : 1) : "-";
 }
+function fmtLagMs(ms: number | undefined): string {
+  return ms === undefined || !Number.isFinite(ms) ? "-" : ms.toFixed(ms < 10 ? 2 : 1);
+}
 function fmtMiB(bytes: number): string {
   return (bytes / MIB).toFixed(1);
 }
@@ -550,6 +585,8 @@ function floodSection(flood: FloodResults): string[] {
       fmtRate(num(load, "poll_n") / (num(load, "sent") / num(load, "rate_sent"))),
       row.lost === undefined ? "n/a" : `${row.lost}/${num(load, "sent")}`,
       genCpu(load),
+      row.lag?.maxMs === undefined ? "-" : `${fmtLagMs(row.lag.maxMs)} (${row.lag.server})`,
+      fmtLagMs(row.lag?.medianMs),
     ];
   });
   return [
@@ -571,6 +608,8 @@ function floodSection(flood: FloodResults): string[] {
         "polls/s",
         "lost",
         "gen_cpu",
+        "lag max ms",
+        "lag p50 ms",
       ],
       rows,
     ),
@@ -578,6 +617,8 @@ function floodSection(flood: FloodResults): string[] {
     "low: -> the last poll that did not (lower bound); the true time is between, within one poll round trip",
     "(poll p50). seen: tracked updates found within 2 s. polls/s: the polling's own load on Campbell.",
     "lost: updates sent but not at Campbell with exactly their time. All five servers share core 0.",
+    "lag: event-loop lag (a 10 ms timer's lateness) from each server's /status, read every 500 ms",
+    "during the row; max: the largest over the servers (whose), p50: the median of their largest.",
   ];
 }
 

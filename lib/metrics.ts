@@ -60,7 +60,7 @@ export const PLACES_LATENCY_BUCKETS_SECONDS = [
   10,
   30,
 ];
-/** How late a 100 ms timer fired: under a millisecond when idle, seconds when stalled. */
+/** How late a 10 ms timer fired: under a millisecond when idle, seconds when stalled. */
 export const EVENT_LOOP_LAG_BUCKETS_SECONDS = [
   0.001,
   0.0025,
@@ -300,7 +300,7 @@ export class HerdMetrics {
   });
   readonly eventLoopLag = new BucketHistogram({
     name: "herd_event_loop_lag_seconds",
-    help: "How late a 100 ms timer fired: how long every client waited behind other work.",
+    help: "How late a 10 ms timer fired: how long every client waited behind other work.",
     buckets: EVENT_LOOP_LAG_BUCKETS_SECONDS,
   });
   readonly floodAge = new BucketHistogram({

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { validateConfig } from "../lib/config.ts";
 import { Counters } from "../lib/counters.ts";
-import { EventLoopLagProbe } from "../lib/event_loop_lag.ts";
+import {
+  EVENT_LOOP_PROBE_INTERVAL_MS,
+  EVENT_LOOP_RECENT_WINDOW_MS,
+  EventLoopLagProbe,
+} from "../lib/event_loop_lag.ts";
 import {
   BucketHistogram,
   FLOOD_AGE_BUCKETS_SECONDS,
@@ -230,11 +234,14 @@ Deno.test("RateWindow gives the growth per second since its oldest sample", () =
 Deno.test("EventLoopLagProbe keeps the recent and the largest lag", () => {
   const lags: number[] = [];
   const probe = new EventLoopLagProbe({ onLagMs: (lagMs) => lags.push(lagMs) });
+  const perSecond = EVENT_LOOP_RECENT_WINDOW_MS / EVENT_LOOP_PROBE_INTERVAL_MS;
   probe.record(100, 150);
-  for (let sample = 0; sample < 10; sample++) probe.record(100, 101);
+  for (let sample = 0; sample < perSecond - 1; sample++) probe.record(100, 101);
+  assert.equal(probe.recentMs, 50, "the 50 ms lag is within the last second of samples");
+  probe.record(100, 101);
   probe.record(100, 99); // fired early: no lag
   assert.equal(probe.maxMs, 50);
   assert.equal(probe.recentMs, 1, "the 50 ms lag is over a second old");
-  assert.equal(lags.length, 12);
+  assert.equal(lags.length, perSecond + 2);
   assert.equal(lags.at(-1), 0);
 });
