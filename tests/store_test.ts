@@ -281,6 +281,24 @@ Deno.test("ClientStore with clientsMax 1 holds one client", () => {
   assert.equal(store.size, 1);
 });
 
+Deno.test("ClientStore finds each of many clients, ids that are prefixes of others apart", () => {
+  const clients = 20_000;
+  const store = new ClientStore({ clientsMax: clients });
+  // "c1", "c10", "c100", …: each id begins another, so only the whole field may match.
+  const ids = Array.from({ length: clients }, (_, i) => `c${i}`);
+  for (const id of ids) assert.equal(store.restore(update(id, "1")), "stored");
+  assert.equal(store.size, clients);
+  for (const id of ids) assert.equal(store.get(id)?.clientId, id);
+  for (const id of ["c", "c0 ", "c0 +1+1", `c${clients}`, "", "1"]) {
+    assert.equal(store.get(id), undefined);
+  }
+  assert.equal(store.offer(update("c1", "2")), "stored");
+  assert.equal(store.offer(update("c10", "1")), "stale");
+  assert.equal(store.offer(update("new", "1")), "clientsMax");
+  assert.equal(store.get("c1")?.atLine, update("c1", "2").atLine);
+  assert.equal(store.size, clients);
+});
+
 // ---------------------------------------------------------------------------------------------
 // storeBytesMax
 

@@ -8,6 +8,7 @@
  * directory is synced after every create and rename, and the backlog is bounded.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { getLogger } from "@logtape/logtape";
 import { Counters } from "../lib/counters.ts";
 import { parseAtLine } from "../lib/protocol.ts";
@@ -305,6 +306,81 @@ Deno.test("a record up to recordBytesMax loads; one byte longer is damaged", asy
     });
     assert.deepEqual(lines, [longest, atLine(2)]);
     assert.equal(report.skipped, 1);
+  });
+});
+
+/**
+ * What a line-by-line reading of `text` finds (the loader's contract, read the slow way):
+ * each line with one `\r` before its `\n` dropped is a record when no longer than
+ * `recordBytesMax` and `parseRecord` takes it; bytes after the last `\n` are one torn record.
+ */
+function readLineByLine(text: string, recordBytesMax: number) {
+  const lines: string[] = [];
+  let skipped = 0;
+  const pieces = text.split("\n");
+  if (pieces.pop() !== "") skipped += 1;
+  for (const [index, piece] of pieces.entries()) {
+    const line = piece.endsWith("\r") ? piece.slice(0, -1) : piece;
+    if (index === 0 && line === HEADER.slice(0, -1)) continue;
+    const atLine = line.length <= recordBytesMax ? parseRecord(line) : undefined;
+    if (atLine === undefined) skipped += 1;
+    else lines.push(atLine);
+  }
+  return { lines, skipped };
+}
+
+Deno.test("records load the same whatever the read size: long, too long, CRLF, odd bytes, torn, damaged", async () => {
+  await withDir(async (path) => {
+    const atLineBytesMax = 200;
+    const recordBytesMax = RECORD_PREFIX_BYTES + atLineBytesMax;
+    const longest = atLine(1, "a".repeat(atLineBytesMax - atLine(1, "").length));
+    const damaged = formatRecord(atLine(7)).replace("client7", "client8");
+    const pieces = [
+      HEADER,
+      ...Array.from({ length: 30 }, (_, i) => formatRecord(atLine(i))),
+      formatRecord(ODD_BYTES_LINE),
+      formatRecord(longest),
+      formatRecord(longest).replace("\n", "\r\n"),
+      formatRecord(atLine(2, "b".repeat(3 * recordBytesMax))),
+      formatRecord(atLine(3)).replace("\n", "\r\r\n"),
+      damaged,
+      "\n",
+      "deadbeef\n",
+      "DEADBEEF " + atLine(4) + "\n",
+      formatRecord(atLine(5)),
+      "x".repeat(5 * recordBytesMax),
+    ];
+    const text = pieces.join("");
+    await Deno.writeFile(path, Buffer.from(text, "latin1"));
+    const expected = readLineByLine(text, recordBytesMax);
+    assert.equal(expected.lines.length, 34);
+    assert.equal(expected.skipped, 7);
+    // The read buffer holds the longest line that may be a record, so these sizes move every
+    // line across a chunk boundary somewhere.
+    for (const bytesMax of [recordBytesMax, recordBytesMax + 1, recordBytesMax + 57, 4096]) {
+      const log = new UpdateLog(logOptions(path, { recordBytesMax: bytesMax }));
+      const lines: string[] = [];
+      const report = await log.load((line) => lines.push(line) > 0);
+      assert.deepEqual({ lines, skipped: report.skipped }, readLineByLine(text, bytesMax));
+      assert.equal(report.bytes, text.length);
+    }
+  });
+});
+
+Deno.test("a record longer than a read chunk loads; a line past recordBytesMax is skipped whole", async () => {
+  await withDir(async (path) => {
+    const huge = atLine(1, "h".repeat(5 * 1024 * 1024));
+    const tooLong = atLine(2, "t".repeat(6 * 1024 * 1024));
+    await Deno.writeFile(
+      path,
+      Buffer.from(HEADER + [huge, tooLong, atLine(3)].map(formatRecord).join(""), "latin1"),
+    );
+    const log = new UpdateLog(logOptions(path, { recordBytesMax: 6 * 1024 * 1024 }));
+    const lines: string[] = [];
+    const report = await log.load((line) => lines.push(line) > 0);
+    assert.equal(report.skipped, 1);
+    assert.deepEqual(lines.map((line) => line.length), [huge.length, atLine(3).length]);
+    assert.equal(lines[0], huge);
   });
 });
 
