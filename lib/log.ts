@@ -67,12 +67,57 @@ export async function setupLogging(
     ],
   });
   return {
-    logger: getLogger(category),
+    logger: withDirectInfo(getLogger(category), sink.write, {
+      enabled: options.level !== "warn",
+    }),
     close: async () => {
       await dispose();
       await sink.close({ waitMs: CLOSE_WAIT_MS });
     },
   };
+}
+
+/**
+ * `logger` whose `info(template, fields)` hands its record straight to `write` (when info is
+ * enabled): the hot path's events — every client read, reply and flood — skip LogTape's
+ * dispatch, which per record builds getters, copies the fields for a snapshot and adds the
+ * record to a WeakSet. Measured at 1000 IAMAT/s: those WeakSet entries made up much of what
+ * survived each young-generation GC. Everything else is LogTape's, unchanged.
+ */
+function withDirectInfo(
+  logger: Logger,
+  write: (record: LogRecord) => void,
+  options: { enabled: boolean },
+): Logger {
+  const category = logger.category;
+  const info = ((message: unknown, ...rest: unknown[]) => {
+    const fields = rest[0];
+    if (typeof message !== "string" || (fields !== undefined && typeof fields !== "object")) {
+      return (logger.info as (...args: unknown[]) => void)(message, ...rest);
+    }
+    if (!options.enabled) return;
+    write({
+      category,
+      level: "info",
+      rawMessage: message,
+      message: [message],
+      timestamp: Date.now(),
+      properties: (fields ?? {}) as Record<string, unknown>,
+    });
+  }) as Logger["info"];
+  // LogTape's logger keeps private fields: its methods must run on it, so they are bound
+  // (once each) rather than inherited.
+  const bound = new Map<PropertyKey, unknown>([["info", info]]);
+  return new Proxy(logger, {
+    get(target, key) {
+      if (bound.has(key)) return bound.get(key);
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      const method = value.bind(target);
+      bound.set(key, method);
+      return method;
+    },
+  });
 }
 
 /** The warning written once writing catches up after records were dropped. */
