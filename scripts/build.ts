@@ -1,6 +1,6 @@
 /**
  * `deno task build`: compiles `./herd` with `deno compile`. The offline data set comes along
- * with the npm packages it embeds; the offline loader's Worker module must be named.
+ * with the npm packages it embeds.
  * `deno compile` needs the `denort` runtime: it is downloaded where that works, taken from
  * `DENORT_BIN=/path/to/denort` when set, and otherwise the build fails with one line saying so.
  */
@@ -11,8 +11,6 @@ const root = new URL("..", import.meta.url).pathname;
 const args = [
   "compile",
   ...SERVER_PERMISSIONS,
-  "--include",
-  `${root}lib/places/offline_worker.ts`,
   "--output",
   `${root}herd`,
   `${root}main.ts`,

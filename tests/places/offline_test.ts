@@ -14,7 +14,7 @@ import {
   OFFLINE_ATTRIBUTION,
   type OfflineProvider,
 } from "../../lib/places/offline.ts";
-import { buildColumns } from "../../lib/places/offline_worker.ts";
+import { buildColumns, type OfflineColumns } from "../../lib/places/offline_columns.ts";
 import { PLACES_RESULTS_MAX, type PlacesBody } from "../../lib/places/provider.ts";
 import { runProviderContract } from "./provider_contract.ts";
 
@@ -33,6 +33,16 @@ interface RawPlace {
   country: string;
   admin1: string;
   admin2?: string;
+}
+
+/** [latitude, longitude] of each place, by place number (the tree keeps them by position). */
+function placeLocations(columns: OfflineColumns): number[][] {
+  const locations: number[][] = [];
+  for (let position = 0; position < columns.count; position++) {
+    const { coords } = columns;
+    locations[columns.ids[position]] = [coords[2 * position + 1], coords[2 * position]];
+  }
+  return locations;
 }
 
 const UCLA = { latitude: 34.06893, longitude: -118.445127 };
@@ -417,7 +427,7 @@ Deno.test("offline data loading skips entries without usable fields or coordinat
   const columns = buildColumns(new TextEncoder().encode(JSON.stringify(entries)));
   assert.equal(columns.count, 1);
   assert.equal(columns.skippedCount, entries.length - 1);
-  assert.deepEqual([columns.latitudes[0], columns.longitudes[0]], [-12.5, 100]);
+  assert.deepEqual(placeLocations(columns), [[-12.5, 100]]);
 });
 
 Deno.test("offline data loading keeps names and codes exactly, decoding JSON escapes", () => {
@@ -426,10 +436,57 @@ Deno.test("offline data loading keeps names and codes exactly, decoding JSON esc
   const columns = buildColumns(new TextEncoder().encode(text));
   assert.equal(columns.count, 1);
   const record = new TextDecoder().decode(columns.recordBytes);
-  assert.equal(record, 'Café "Z"|Ñ|ZZ|A/B|1.25|7');
+  // 1.25 and 7 are String() of the coordinates, so the record leaves them out.
+  assert.equal(record, 'Café "Z"|Ñ|ZZ|A/B');
+  assert.deepEqual(Array.from(columns.writtenCoordinates), [0]);
   assert.equal(columns.nameBytes[0], new TextEncoder().encode('Café "Z"|Ñ').length);
-  assert.deepEqual([columns.latitudes[0], columns.longitudes[0]], [1.25, 7]);
+  assert.deepEqual(placeLocations(columns), [[1.25, 7]]);
   assert.deepEqual(Array.from(columns.recordOffsets), [0, columns.recordBytes.length]);
+});
+
+Deno.test("offline place_id hashes coordinates as the data set writes them, also where String() would not", async () => {
+  const written = [
+    place("Trailing zero", "1.50", "7"),
+    place("Leading zero", "01.5", "7.25"),
+    place("Negative zero", "-0", "7.5"),
+    place("Tiny", "0.0000001", "7.75"),
+    place("Plain", "1.5", "8"),
+  ];
+  const columns = buildColumns(new TextEncoder().encode(JSON.stringify(written)));
+  assert.deepEqual(Array.from(columns.writtenCoordinates), [1, 1, 1, 1, 0]);
+  await withProvider(written, async (provider) => {
+    for (const raw of written) {
+      const body = await provider.lookup(
+        { latitude: Number(raw.lat), longitude: Number(raw.lng), radiusMetres: 10 },
+        noAbort(),
+      );
+      const [first] = resultsOf(body);
+      assert.equal(first.name, raw.name);
+      assert.equal(first.place_id, await expectedPlaceId(raw));
+      assert.equal(first.vicinity, "01, ZZ");
+    }
+  });
+});
+
+Deno.test("offline data loading leaves a coordinate's text out of the record exactly when String() gives it back", () => {
+  let state = 5;
+  const random = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const digits = (count: number) =>
+    Array.from({ length: count }, () => Math.floor(random() * 10)).join("");
+  const texts = ["0", "-0", "0.0", "00", "1e-7", "0.000001", "0.0000010", "0.00000099", "180"];
+  for (let i = 0; i < 5000; i++) {
+    const integer = [digits(1), "0", digits(2), "1" + digits(1), "0" + digits(1)][i % 5];
+    const fraction = i % 7 === 0 ? "" : "." + digits(1 + (i % 19));
+    texts.push(`${i % 2 ? "-" : ""}${integer}${fraction}`);
+  }
+  const entries = texts.map((text, i) => place(`P${i}`, "1", text));
+  const columns = buildColumns(new TextEncoder().encode(JSON.stringify(entries)));
+  const kept = texts.filter((text) => Math.abs(Number(text)) <= 180 && !text.includes("e"));
+  assert.equal(columns.count, kept.length);
+  assert.deepEqual(
+    Array.from(columns.writtenCoordinates),
+    kept.map((text) => String(Number(text)) === text ? 0 : 1),
+  );
 });
 
 Deno.test("offline data loading reads coordinates as the same doubles Number() gives", () => {
@@ -446,7 +503,10 @@ Deno.test("offline data loading reads coordinates as the same doubles Number() g
   );
   const columns = buildColumns(new TextEncoder().encode(JSON.stringify(entries)));
   assert.equal(columns.count, coordinates.length);
-  assert.deepEqual(Array.from(columns.longitudes), coordinates.map(Number));
+  assert.deepEqual(
+    placeLocations(columns).map(([_, longitude]) => longitude),
+    coordinates.map(Number),
+  );
 });
 
 Deno.test("offline provider over an empty data set answers ZERO_RESULTS", async () => {

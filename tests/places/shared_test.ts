@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { Counters } from "../../lib/counters.ts";
-import { type KeyedPlacesQuery, SharedLookups } from "../../lib/places/shared.ts";
+import {
+  type ImmediatePlacesProvider,
+  type KeyedPlacesQuery,
+  SharedLookups,
+} from "../../lib/places/shared.ts";
 import type { PlacesBody, PlacesProvider, PlacesQuery } from "../../lib/places/provider.ts";
 
 /** A provider whose calls stay pending until the test answers them. */
@@ -99,5 +103,45 @@ Deno.test("the shared call stops at its deadline", () => {
   shared.lookup(QUERY, deadline.signal, never());
   deadline.abort();
   assert.equal(calls[0].signal.aborted, true);
+  calls[0].answer(okBody(0));
+});
+
+/** A provider that answers at once when `ready`, else like controlledProvider. */
+function immediateProvider(ready: boolean) {
+  const { provider, calls } = controlledProvider();
+  const immediate: ImmediatePlacesProvider = {
+    ...provider,
+    answerNow: () => (ready ? okBody(2) : undefined),
+  };
+  return { provider: immediate, calls };
+}
+
+Deno.test("a provider that can answer at once is asked directly, with nothing in flight", async () => {
+  const { provider, calls } = immediateProvider(true);
+  const counters = new Counters();
+  const shared = new SharedLookups(provider, counters);
+  const bodies = await Promise.all([
+    shared.lookup(QUERY, never(), never()),
+    shared.lookup(QUERY, never(), never()),
+  ]);
+  assert.deepEqual(bodies, [okBody(2), okBody(2)]);
+  assert.equal(calls.length, 0);
+  assert.equal(counters.get("places_shared_lookups"), 0);
+});
+
+Deno.test("an answer at once still goes to a waiter that has left as UNKNOWN_ERROR", async () => {
+  const { provider } = immediateProvider(true);
+  const shared = new SharedLookups(provider, new Counters());
+  const left = new AbortController();
+  left.abort();
+  assert.equal((await shared.lookup(QUERY, never(), left.signal)).status, "UNKNOWN_ERROR");
+});
+
+Deno.test("a provider that cannot answer yet is called and shared as any other", () => {
+  const { provider, calls } = immediateProvider(false);
+  const shared = new SharedLookups(provider, new Counters());
+  shared.lookup(QUERY, never(), never());
+  shared.lookup(QUERY, never(), never());
+  assert.equal(calls.length, 1);
   calls[0].answer(okBody(0));
 });
