@@ -23,6 +23,7 @@ import {
 } from "./protocol.ts";
 import { type ClientStore, STORE_LIMIT_COUNTERS, type StoredUpdate } from "./store.ts";
 import type { SharedLookups } from "./places/shared.ts";
+import type { PlacesBody } from "./places/provider.ts";
 
 export interface ServiceOptions {
   serverName: string;
@@ -173,6 +174,10 @@ export class HerdService {
       radiusMetres: message.radiusMetres,
       locationKey: coordinates.key,
     };
+    // An answer there already (the offline data set, loaded) is an immediate reply: no
+    // deadline timers, no signals, no promise.
+    const immediate = places.answerNow(query);
+    if (immediate !== undefined) return whatsatReply(held.atLine, immediate, message.bound);
     const marginMs = Math.min(PROVIDER_DEADLINE_MARGIN_MS_MAX, Math.floor(placesTimeoutMs / 10));
     const providerDeadline = deadlineAfter(placesTimeoutMs - marginMs);
     const clientDeadline = deadlineAfter(placesTimeoutMs);
@@ -182,10 +187,15 @@ export class HerdService {
       // Answered without the waiter giving up: the call itself is over, whoever shared it.
       if (!waiter.aborted) providerDeadline.clear();
       if (clientDeadline.signal.aborted) counters.add("places_timeouts");
-      return Buffer.concat([
-        encodeWireText(held.atLine + NEWLINE),
-        Buffer.from(formatPlacesBody(body, message.bound) + REPLY_END, "utf8"),
-      ]);
+      return whatsatReply(held.atLine, body, message.bound);
     });
   }
+}
+
+/** A WHATSAT's reply: the AT line held, the Places body cut to `bound`, an empty line. */
+function whatsatReply(atLine: string, body: PlacesBody, bound: number): Uint8Array {
+  return Buffer.concat([
+    encodeWireText(atLine + NEWLINE),
+    Buffer.from(formatPlacesBody(body, bound) + REPLY_END, "utf8"),
+  ]);
 }

@@ -17,12 +17,18 @@ import { captureLog } from "./support/captured_log.ts";
 
 /**
  * Microtask turns that let every chain one step starts run to its end: everything here is
- * promises and microtasks, so a step's effects are done after these turns, or never.
+ * promises and microtasks, so a step's effects are done after these turns, or never — except
+ * a session's rest after 2 ms of work, a timer tick, which a busy machine can make it take.
  */
 const SETTLE_TURNS = 200;
+/** Timer ticks in a settle, each followed by the microtask turns: a rest or two is over. */
+const SETTLE_TICKS = 2;
 
 async function settle(): Promise<void> {
-  for (let turn = 0; turn < SETTLE_TURNS; turn++) await Promise.resolve();
+  for (let tick = 0; tick <= SETTLE_TICKS; tick++) {
+    if (tick > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    for (let turn = 0; turn < SETTLE_TURNS; turn++) await Promise.resolve();
+  }
 }
 
 /**

@@ -54,6 +54,14 @@ export class SharedLookups {
    * A new call runs until `deadline`; a waiter that joins it shares its deadline, and when
    * all its waiters have gone it is aborted — one waiter leaving never cancels it for others.
    */
+  /**
+   * The body a lookup would give, when the provider has it at once (see
+   * {@link ImmediatePlacesProvider}); undefined when a lookup must be awaited.
+   */
+  answerNow(query: PlacesQuery): PlacesBody | undefined {
+    return this.#answerNow?.(query);
+  }
+
   lookup(query: KeyedPlacesQuery, deadline: AbortSignal, waiter: AbortSignal): Promise<PlacesBody> {
     const immediate = this.#answerNow?.(query);
     if (immediate !== undefined) {
