@@ -116,24 +116,37 @@ function logEvents(logText: string, event: string) {
 
 /**
  * Follows a growing log: each call returns the whole lines appended since the last one
- * (the first, those since this was called), so a long log is not read again and again.
+ * (the first, those since this was called), so a long log is not read again and again. A
+ * log rotated meanwhile (`NAME.log` → `NAME.log.1`, at 100 MiB) is followed to its end
+ * there, then from the start of the new file.
  */
 async function followLog(path: string): Promise<() => Promise<string>> {
   let offset = (await Deno.stat(path)).size;
   return async () => {
-    using file = await Deno.open(path);
-    const bytes = new Uint8Array((await file.stat()).size - offset);
-    await file.seek(offset, Deno.SeekMode.Start);
-    let read = 0;
-    while (read < bytes.length) {
-      const count = await file.read(bytes.subarray(read));
-      if (count === null) break;
-      read += count;
+    let text = "";
+    if ((await Deno.stat(path)).size < offset) {
+      text = (await wholeLinesFrom(`${path}.1`, offset)).text;
+      offset = 0;
     }
-    const end = bytes.subarray(0, read).lastIndexOf(0x0a) + 1;
-    offset += end;
-    return new TextDecoder().decode(bytes.subarray(0, end));
+    const appended = await wholeLinesFrom(path, offset);
+    offset += appended.bytes;
+    return text + appended.text;
   };
+}
+
+/** The whole lines of the file at `path` from byte `offset` on, and how many bytes they are. */
+async function wholeLinesFrom(path: string, offset: number) {
+  using file = await Deno.open(path);
+  const bytes = new Uint8Array(Math.max(0, (await file.stat()).size - offset));
+  await file.seek(offset, Deno.SeekMode.Start);
+  let read = 0;
+  while (read < bytes.length) {
+    const count = await file.read(bytes.subarray(read));
+    if (count === null) break;
+    read += count;
+  }
+  const end = bytes.subarray(0, read).lastIndexOf(0x0a) + 1;
+  return { text: new TextDecoder().decode(bytes.subarray(0, end)), bytes: end };
 }
 
 /** The records `from` logged sending to `to` in catch-ups after the first `seen`, once any. */

@@ -5,6 +5,16 @@
  * when the herd is disposed — even when the test failed. Every wait polls against a deadline.
  */
 
+/** The file's text, or undefined when there is no such file. */
+async function readTextIfAny(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
 /** The contract's five servers, in the built-in default's port order. */
 export const HERD_NAMES = ["Jaquez", "Hill", "Smith", "Singleton", "Campbell"] as const;
 
@@ -294,14 +304,19 @@ export class Herd implements AsyncDisposable {
     return `${this.logDir}/${name}.log`;
   }
 
-  /** Reads `NAME.log` (empty when it does not exist yet). */
+  /**
+   * Reads the server's log: the rotated files still kept (`NAME.log.N` … `NAME.log.1`, oldest
+   * first), then `NAME.log` — empty when there is none yet.
+   */
   async readLog(name: string): Promise<string> {
-    try {
-      return await Deno.readTextFile(this.logPath(name));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return "";
-      throw error;
+    const path = this.logPath(name);
+    const rotated: string[] = [];
+    for (let number = 1;; number++) {
+      const text = await readTextIfAny(`${path}.${number}`);
+      if (text === undefined) break;
+      rotated.unshift(text);
     }
+    return rotated.join("") + (await readTextIfAny(path) ?? "");
   }
 
   /** Starts `name` (not waiting); throws if it is already running. */
