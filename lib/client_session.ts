@@ -69,7 +69,7 @@ export class ClientSession {
   /** True while held replies wait for the connection to drain before they are handed on. */
   #releaseScheduled = false;
   /** The lines acted on in the current read, for its one log record. */
-  #readLogged = new ReadExchanges();
+  #readLogged: ReadExchanges | undefined;
   lastReadMs: number;
 
   constructor(connection: LineConnection, options: ClientSessionOptions) {
@@ -222,6 +222,7 @@ export class ClientSession {
       signal: this.#lookupSignal,
     });
     if (logger.isEnabledFor("info")) {
+      this.#readLogged ??= new ReadExchanges(); // made per read, so an idle client holds none
       const full = this.#readLogged.add(line.text, reply instanceof Uint8Array ? reply : undefined);
       if (full) this.#logRead();
     }
@@ -285,12 +286,12 @@ export class ClientSession {
    * wait or up to a record's size) as one record.
    */
   #logRead(): void {
-    if (this.#readLogged.size === 0) return;
+    if (this.#readLogged === undefined) return;
     this.#options.logger.info("client {remote}: {lines}", {
       remote: this.connection.remote,
       lines: this.#readLogged,
     });
-    this.#readLogged = new ReadExchanges();
+    this.#readLogged = undefined;
   }
 
   #logReply(bytes: Uint8Array): void {
