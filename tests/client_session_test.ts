@@ -218,15 +218,28 @@ async function answerOutOfOrder(service: FakeService, lineCount: number): Promis
   assert.fail(`acted on ${service.linesActedOn.length} of ${lineCount} lines, then stuck`);
 }
 
-Deno.test("pipelined lines past linesInFlightMax, answered late and out of order, then half-close: every reply in order, then EOF", async () => {
-  const service = new FakeService();
-  const { client, served, closeReason } = startSession(service, { linesInFlightMax: 4 });
-  const lines = mixedLines(30);
+/**
+ * Sends `count` mixed lines in one go and half-closes, then answers the late ones out of order
+ * until none is owed; returns the lines.
+ */
+async function pipelineThenHalfClose(
+  service: FakeService,
+  client: TestClient,
+  count: number,
+): Promise<string[]> {
+  const lines = mixedLines(count);
   client.keepReading();
   await client.send(lines);
   client.end.halfClose();
   await answerOutOfOrder(service, lines.length);
   await settle();
+  return lines;
+}
+
+Deno.test("pipelined lines past linesInFlightMax, answered late and out of order, then half-close: every reply in order, then EOF", async () => {
+  const service = new FakeService();
+  const { client, served, closeReason } = startSession(service, { linesInFlightMax: 4 });
+  const lines = await pipelineThenHalfClose(service, client, 30);
   assert.equal(client.received, lines.map((line) => service.replyTo(line)).join(""));
   assert.ok(client.sawEnd, "the server did not close after the last reply");
   assert.equal(closeReason(), "done");
@@ -393,12 +406,7 @@ Deno.test("the lines of one read are one log record, split before a wait; every 
     linesInFlightMax: 4,
     logger: log.logger("Hill"),
   });
-  const lines = mixedLines(30);
-  client.keepReading();
-  await client.send(lines);
-  client.end.halfClose();
-  await answerOutOfOrder(service, lines.length);
-  await settle();
+  const lines = await pipelineThenHalfClose(service, client, 30);
   const records = log.lines().filter((line) => line.startsWith("INFO Hill: client "));
   const logged = records.flatMap((record) =>
     record.slice(record.indexOf(": ", "INFO Hill: client ".length) + 2).split(" ⏎ ")
