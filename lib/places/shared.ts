@@ -3,9 +3,10 @@
  * radius — not the bound) made while one is already in flight wait for that one instead of
  * calling upstream again. Nothing is kept once the call is answered (Google's terms forbid
  * caching its content). A provider that can answer at once ({@link ImmediatePlacesProvider},
- * the offline one once its data is in) is asked directly: with nothing in flight there is
- * nothing to share, and no signal, timer or listener is needed for an answer that is already
- * there. Knows nothing of clients beyond "a waiter" with its own signal.
+ * the offline one once its data is in) gives its body through `answerNow`, which the caller
+ * tries first: with nothing in flight there is nothing to share, and no signal, timer or
+ * listener is needed for an answer that is already there. Knows nothing of clients beyond "a
+ * waiter" with its own signal.
  */
 import { raceAbort } from "../abortable.ts";
 import type { Counters } from "../counters.ts";
@@ -63,10 +64,6 @@ export class SharedLookups {
   }
 
   lookup(query: KeyedPlacesQuery, deadline: AbortSignal, waiter: AbortSignal): Promise<PlacesBody> {
-    const immediate = this.#answerNow?.(query);
-    if (immediate !== undefined) {
-      return Promise.resolve(waiter.aborted ? unknownErrorBody() : immediate);
-    }
     const key = `${query.locationKey}|${query.radiusMetres}`;
     let call = this.#inFlight.get(key);
     if (call === undefined) {

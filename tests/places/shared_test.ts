@@ -116,25 +116,24 @@ function immediateProvider(ready: boolean) {
   return { provider: immediate, calls };
 }
 
-Deno.test("a provider that can answer at once is asked directly, with nothing in flight", async () => {
+Deno.test("a provider that can answer at once gives its body through answerNow, calling nothing", () => {
   const { provider, calls } = immediateProvider(true);
   const counters = new Counters();
   const shared = new SharedLookups(provider, counters);
-  const bodies = await Promise.all([
-    shared.lookup(QUERY, never(), never()),
-    shared.lookup(QUERY, never(), never()),
-  ]);
-  assert.deepEqual(bodies, [okBody(2), okBody(2)]);
+  assert.deepEqual([shared.answerNow(QUERY), shared.answerNow(QUERY)], [okBody(2), okBody(2)]);
   assert.equal(calls.length, 0);
   assert.equal(counters.get("places_shared_lookups"), 0);
 });
 
-Deno.test("an answer at once still goes to a waiter that has left as UNKNOWN_ERROR", async () => {
-  const { provider } = immediateProvider(true);
-  const shared = new SharedLookups(provider, new Counters());
-  const left = new AbortController();
-  left.abort();
-  assert.equal((await shared.lookup(QUERY, never(), left.signal)).status, "UNKNOWN_ERROR");
+Deno.test("answerNow is undefined for a provider that cannot answer yet, or never can", () => {
+  assert.equal(
+    new SharedLookups(immediateProvider(false).provider, new Counters()).answerNow(QUERY),
+    undefined,
+  );
+  assert.equal(
+    new SharedLookups(controlledProvider().provider, new Counters()).answerNow(QUERY),
+    undefined,
+  );
 });
 
 Deno.test("a provider that cannot answer yet is called and shared as any other", () => {
