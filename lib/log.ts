@@ -7,7 +7,7 @@
 import { configure, dispose, getLogger, type Logger, type LogRecord } from "@logtape/logtape";
 import { Buffer } from "node:buffer";
 import { type LogFormat, logLineFormatter } from "./log_format.ts";
-import { type LogFileSystem, openLogFileSink } from "./log_file_sink.ts";
+import { type LogSinkFileSystem, openLogFileSink } from "./log_file_sink.ts";
 
 export type { Logger };
 
@@ -36,7 +36,7 @@ export interface LoggingOptions {
   /** Where a failing log disk is reported (default: stderr). */
   reportFailure?: (message: string) => void;
   queueBytesMax?: number;
-  fileSystem?: LogFileSystem;
+  fileSystem?: LogSinkFileSystem;
 }
 
 /** Opens `dir/name.log` and returns the server's logger; `close` flushes and closes it. */

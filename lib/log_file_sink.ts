@@ -15,9 +15,9 @@ import type { LogLineFormatter } from "./log_format.ts";
 import type { LogRecord } from "@logtape/logtape";
 
 /** What the sink needs of a file system; tests inject one that fails or blocks. */
-export interface LogFileSystem {
+export interface LogSinkFileSystem {
   /** Opens `path` for appending, creating it. */
-  openAppend(path: string): Promise<LogFileHandle>;
+  openAppend(path: string): Promise<LogSinkFile>;
   rename(from: string, to: string): Promise<void>;
   /** Removes `path`; a missing file is not an error. */
   remove(path: string): Promise<void>;
@@ -25,7 +25,7 @@ export interface LogFileSystem {
   list(dir: string): Promise<string[]>;
 }
 
-export interface LogFileHandle {
+export interface LogSinkFile {
   /** Writes some of `bytes` (at least one) and says how many. */
   write(bytes: Uint8Array): Promise<number>;
   size(): Promise<number>;
@@ -33,7 +33,7 @@ export interface LogFileHandle {
 }
 
 /** The real file system. */
-export const denoLogFileSystem: LogFileSystem = {
+export const denoLogSinkFileSystem: LogSinkFileSystem = {
   async openAppend(path) {
     const file = await Deno.open(path, { append: true, create: true });
     return {
@@ -80,7 +80,7 @@ export interface LogFileSinkOptions {
   /** Where a failing disk is reported, once per failure (the log itself cannot say it). */
   reportFailure: (message: string) => void;
   queueBytesMax?: number;
-  fileSystem?: LogFileSystem;
+  fileSystem?: LogSinkFileSystem;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -104,7 +104,7 @@ export class LogFileSink {
   readonly #encoder = new TextEncoder();
   readonly #chunks: Chunk[] = [];
   readonly #spareChunks: Uint8Array[] = [];
-  #file: LogFileHandle;
+  #file: LogSinkFile;
   /** Bytes the current file will hold once everything queued for it is written. */
   #plannedFileBytes: number;
   #queuedBytes = 0;
@@ -114,7 +114,7 @@ export class LogFileSink {
   #lastError: string | undefined;
   #closing = false;
 
-  constructor(options: Required<LogFileSinkOptions>, file: LogFileHandle, fileBytes: number) {
+  constructor(options: Required<LogFileSinkOptions>, file: LogSinkFile, fileBytes: number) {
     this.#options = options;
     this.#file = file;
     this.#plannedFileBytes = fileBytes;
@@ -329,7 +329,7 @@ function rotatedNumber(name: string, base: string): number | undefined {
 }
 
 /** Closes `file`; one already closed (a reopen failed) is not an error. */
-function closeQuietly(file: LogFileHandle): void {
+function closeQuietly(file: LogSinkFile): void {
   try {
     file.close();
   } catch {
@@ -348,7 +348,7 @@ function errorText(error: unknown): string {
 export async function openLogFileSink(options: LogFileSinkOptions): Promise<LogFileSink> {
   const complete: Required<LogFileSinkOptions> = {
     queueBytesMax: LOG_QUEUE_BYTES_MAX,
-    fileSystem: denoLogFileSystem,
+    fileSystem: denoLogSinkFileSystem,
     random: Math.random,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     ...options,

@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import {
-  type LogFileHandle,
   LogFileSink,
   type LogFileSinkOptions,
-  type LogFileSystem,
+  type LogSinkFile,
+  type LogSinkFileSystem,
   openLogFileSink,
 } from "../lib/log_file_sink.ts";
 import { logLineFormatter } from "../lib/log_format.ts";
@@ -48,7 +48,7 @@ class NoSpaceError extends Error {
  * Files as a map of path → bytes. Writes can be made to fail (by call number), to take only
  * `bytesPerWriteMax` bytes, or to wait until {@link MemoryFileSystem.release}.
  */
-class MemoryFileSystem implements LogFileSystem {
+class MemoryFileSystem implements LogSinkFileSystem {
   readonly files = new Map<string, Uint8Array>();
   /** Write calls so far (failed ones included), numbered from 1. */
   writeCalls = 0;
@@ -86,7 +86,7 @@ class MemoryFileSystem implements LogFileSystem {
     return [...this.files.keys()].sort();
   }
 
-  openAppend(path: string): Promise<LogFileHandle> {
+  openAppend(path: string): Promise<LogSinkFile> {
     if (!this.files.has(path)) this.files.set(path, new Uint8Array(0));
     let closed = false;
     return Promise.resolve({
