@@ -117,15 +117,18 @@ function logEvents(logText: string, event: string) {
 /**
  * Follows a growing log: each call returns the whole lines appended since the last one
  * (the first, those since this was called), so a long log is not read again and again. A
- * log rotated meanwhile (`NAME.log` → `NAME.log.1`, at 100 MiB) is followed to its end
- * there, then from the start of the new file.
+ * log rotated meanwhile (`NAME.log` → `NAME.log.1`, at 100 MiB) is told by its inode, followed
+ * to its end there, then read from the start of the new file.
  */
 async function followLog(path: string): Promise<() => Promise<string>> {
-  let offset = (await Deno.stat(path)).size;
+  let { ino, size: offset } = await Deno.stat(path);
   return async () => {
     let text = "";
-    if ((await Deno.stat(path)).size < offset) {
-      text = (await wholeLinesFrom(`${path}.1`, offset)).text;
+    const now = await Deno.stat(path);
+    if (now.ino !== ino) {
+      const rotated = await Deno.stat(`${path}.1`).catch(() => undefined);
+      if (rotated?.ino === ino) text = (await wholeLinesFrom(`${path}.1`, offset)).text;
+      ino = now.ino;
       offset = 0;
     }
     const appended = await wholeLinesFrom(path, offset);
