@@ -10,6 +10,7 @@
  * a warning says how many were lost. A failed write is retried with backoff, from where it
  * stopped, so no record is written twice or torn while the disk keeps up.
  */
+import { raceAbort, systemWaitClock, type WaitClock } from "./abortable.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import type { LogLineFormatter } from "./log_format.ts";
 import type { LogRecord } from "@logtape/logtape";
@@ -82,7 +83,8 @@ export interface LogFileSinkOptions {
   queueBytesMax?: number;
   fileSystem?: LogSinkFileSystem;
   random?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Waits between retries; a retry's wait ends at close. */
+  waitClock?: WaitClock;
 }
 
 interface Chunk {
@@ -113,6 +115,8 @@ export class LogFileSink {
   #failing: string | undefined;
   #lastError: string | undefined;
   #closing = false;
+  /** Aborted by close(): a retry waiting for its backoff stops waiting. */
+  readonly #closed = new AbortController();
 
   constructor(options: Required<LogFileSinkOptions>, file: LogSinkFile, fileBytes: number) {
     this.#options = options;
@@ -271,7 +275,8 @@ export class LogFileSink {
       this.#failing = message;
       this.#options.reportFailure(`${message}; records wait (up to 8 MiB) and it is retried`);
     }
-    await this.#options.sleep(backoffDelayMs(retry, this.#options.random(), RETRY_BACKOFF));
+    const delayMs = backoffDelayMs(retry, this.#options.random(), RETRY_BACKOFF);
+    await this.#options.waitClock.sleep(delayMs, this.#closed.signal);
   }
 
   #recovered(): void {
@@ -301,15 +306,14 @@ export class LogFileSink {
    * up on: what is left is lost (counted as dropped), and the file closed.
    */
   async close(options: { waitMs: number }): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gaveUp = new Promise<"gave up">((resolve) => {
-      timer = setTimeout(() => resolve("gave up"), options.waitMs);
-    });
     try {
-      if (this.#writing !== undefined) await Promise.race([this.#writing, gaveUp]);
+      const writing = this.#writing;
+      if (writing !== undefined) {
+        await raceAbort(writing, AbortSignal.timeout(options.waitMs), () => undefined);
+      }
     } finally {
-      clearTimeout(timer);
       this.#closing = true;
+      this.#closed.abort();
       const lost = this.#chunks.reduce((sum, chunk) => sum + chunk.records, 0);
       if (lost > 0) this.#options.onDropped(lost);
       this.#chunks.length = 0;
@@ -350,7 +354,7 @@ export async function openLogFileSink(options: LogFileSinkOptions): Promise<LogF
     queueBytesMax: LOG_QUEUE_BYTES_MAX,
     fileSystem: denoLogSinkFileSystem,
     random: Math.random,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    waitClock: systemWaitClock,
     ...options,
   };
   const file = await complete.fileSystem.openAppend(options.path);

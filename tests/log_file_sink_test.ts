@@ -168,10 +168,13 @@ class TestSink {
       reportFailure: (message) => test.failures.push(message),
       fileSystem,
       random: () => 1,
-      sleep: (ms) => {
-        test.sleepsMs.push(ms);
-        if (test.sleepsMs.length > SLEEPS_MAX) throw new Error("the retry loop never stops");
-        return Promise.resolve();
+      waitClock: {
+        nowMs: () => 0,
+        sleep: (ms) => {
+          test.sleepsMs.push(ms);
+          if (test.sleepsMs.length > SLEEPS_MAX) throw new Error("the retry loop never stops");
+          return Promise.resolve();
+        },
       },
       ...options,
     });
