@@ -4,7 +4,14 @@
  * (`log_format.ts`). Also how wire text is shown in a log line (cut, non-printable bytes
  * escaped).
  */
-import { configure, dispose, getLogger, type Logger, type LogRecord } from "@logtape/logtape";
+import {
+  configure,
+  dispose,
+  getLogger,
+  type Logger,
+  type LogLevel,
+  type LogRecord,
+} from "@logtape/logtape";
 import { Buffer } from "node:buffer";
 import { type LogFormat, logLineFormatter } from "./log_format.ts";
 import { type LogSinkFileSystem, openLogFileSink } from "./log_file_sink.ts";
@@ -96,14 +103,7 @@ function withDirectInfo(
       return (logger.info as (...args: unknown[]) => void)(message, ...rest);
     }
     if (!options.enabled) return;
-    write({
-      category,
-      level: "info",
-      rawMessage: message,
-      message: [message],
-      timestamp: Date.now(),
-      properties: (fields ?? {}) as Record<string, unknown>,
-    });
+    write(recordOf(category, "info", message, (fields ?? {}) as Record<string, unknown>));
   }) as Logger["info"];
   // LogTape's logger keeps private fields: its methods must run on it, so they are bound
   // (once each) rather than inherited.
@@ -126,15 +126,28 @@ function dropWarning(
   dropped: number,
   lastError: string | undefined,
 ): LogRecord {
-  const rawMessage = "{dropped} log records dropped: writing could not keep up ({cause})";
-  const properties = { dropped, cause: lastError ?? "the disk was slower than the log" };
+  return recordOf(
+    category,
+    "warning",
+    "{dropped} log records dropped: writing could not keep up ({cause})",
+    { dropped, cause: lastError ?? "the disk was slower than the log" },
+  );
+}
+
+/** A record made here rather than by LogTape: `template` with `fields`, timed now. */
+function recordOf(
+  category: readonly string[],
+  level: LogLevel,
+  template: string,
+  fields: Record<string, unknown>,
+): LogRecord {
   return {
     category,
-    level: "warning",
-    rawMessage,
-    message: [rawMessage],
+    level,
+    rawMessage: template,
+    message: [template],
     timestamp: Date.now(),
-    properties,
+    properties: fields,
   };
 }
 
