@@ -73,10 +73,10 @@ export async function setupLogging(
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["file"] },
     ],
   });
+  // Whether info is written is LogTape's configuration's to say, asked once.
+  const logger = getLogger(category);
   return {
-    logger: withDirectInfo(getLogger(category), sink.write, {
-      enabled: options.level !== "warn",
-    }),
+    logger: withDirectInfo(logger, sink.write, { enabled: logger.isEnabledFor("info") }),
     close: async () => {
       await dispose();
       await sink.close({ waitMs: CLOSE_WAIT_MS });
