@@ -154,7 +154,11 @@ export function formatRecord(atLine: string): string {
   return `${checksumOf(atLine)} ${atLine}\n`;
 }
 
-/** The AT line of a record (without its `\n`), or undefined when it is damaged. */
+/**
+ * The AT line of a record (without its `\n`), or undefined when it is damaged: the format's
+ * inverse of {@link formatRecord}, one record at a time, as text. The loader checks records
+ * the same way on the bytes as it scans them (`RecordReader`), and its tests hold it to this.
+ */
 export function parseRecord(record: string): string | undefined {
   if (record.length < RECORD_PREFIX_BYTES + 1 || record[RECORD_PREFIX_BYTES - 1] !== " ") {
     return undefined;
