@@ -3,7 +3,8 @@
  * most `maxBytes` bytes (counted in UTF-8 bytes) holding the newest records whole and in
  * order, stale and oversized files are dealt with at the first rotation, the queue never
  * passes its bound and reports what it dropped once it has caught up, failed and partial
- * writes are retried from where they stopped, and `close` flushes or gives up in time.
+ * writes are retried from where they stopped, `close` flushes or gives up in time, and records
+ * wait for a batch only until it is due, a chunk fills or the sink closes.
  */
 import assert from "node:assert/strict";
 import {
@@ -168,6 +169,7 @@ class TestSink {
       reportFailure: (message) => test.failures.push(message),
       fileSystem,
       random: () => 1,
+      batchMs: 0,
       waitClock: {
         nowMs: () => 0,
         sleep: (ms) => {
@@ -519,4 +521,57 @@ Deno.test("a stalled write that ends after close() gave up leaves queuedBytes at
   await until(() => test.fileSystem.writesWaiting === 0, "the write never ended");
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(test.sink.queuedBytes, 0);
+});
+
+/** A batch wait the test ends by hand: each `sleep` of the sink's clock, with its signal. */
+class BatchClock {
+  readonly waits: Array<{ ms: number; signal: AbortSignal; end: () => void }> = [];
+  readonly clock = {
+    nowMs: () => 0,
+    sleep: (ms: number, signal: AbortSignal) =>
+      new Promise<void>((end) => {
+        this.waits.push({ ms, signal, end });
+        signal.addEventListener("abort", () => end(), { once: true });
+      }),
+  };
+}
+
+Deno.test("records of several turns within batchMs go out in one write", async () => {
+  const batch = new BatchClock();
+  const test = await TestSink.open({ batchMs: 10, waitClock: batch.clock });
+  test.writeAll(["one"]);
+  await until(() => batch.waits.length === 1, "the writer never waited for a batch");
+  assert.equal(batch.waits[0].ms, 10);
+  test.writeAll(["two"]);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  test.writeAll(["three"]);
+  assert.equal(test.fileSystem.writeCalls, 0);
+  batch.waits[0].end();
+  await test.idle();
+  assert.equal(test.fileSystem.writeCalls, 1);
+  assert.equal(test.fileSystem.text(), line("one") + line("two") + line("three"));
+  await test.sink.close({ waitMs: 1_000 });
+});
+
+Deno.test("a chunk that fills ends the batch wait at once", async () => {
+  const batch = new BatchClock();
+  const test = await TestSink.open({ batchMs: 10, waitClock: batch.clock });
+  test.writeAll(["first"]);
+  await until(() => batch.waits.length === 1, "the writer never waited for a batch");
+  const many = messages(3_000); // well past one 64 KiB chunk
+  test.writeAll(many);
+  assert.ok(batch.waits[0].signal.aborted, "a full chunk left the batch waiting");
+  await test.idle();
+  assert.equal(test.fileSystem.text(), [line("first"), ...many.map(line)].join(""));
+  assert.equal(batch.waits.length, 1, "the writer waited again while chunks were queued");
+  await test.sink.close({ waitMs: 1_000 });
+});
+
+Deno.test("close() writes a batch at once, waiting for no timer", async () => {
+  const batch = new BatchClock();
+  const test = await TestSink.open({ batchMs: 60_000, waitClock: batch.clock });
+  test.writeAll(["one", "two"]);
+  await test.sink.close({ waitMs: 1_000 });
+  assert.equal(test.fileSystem.text(), line("one") + line("two"));
+  assert.deepEqual(test.droppedCounts, []);
 });
