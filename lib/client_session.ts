@@ -30,7 +30,10 @@ export interface ClientSessionOptions {
   metrics?: HerdMetrics;
 }
 
-/** How long one connection may keep the server busy before it rests for a timer tick. */
+/**
+ * How long one connection may keep the server busy, its input always there already, before it
+ * rests for a timer tick.
+ */
 const BUSY_MS_MAX = 2;
 /** How long a client whose replies back up may take none of them before it counts as not reading. */
 const READER_STALL_MS = 1000;
@@ -64,7 +67,7 @@ export class ClientSession {
   #serving = false;
   /** Set once the client took none of its replies while they backed up. */
   #readsNothing = false;
-  /** Time spent acting on this connection's lines since it last rested. */
+  /** Time spent acting on this connection's lines since it last rested or waited for input. */
   #busyMs = 0;
   /** True while held replies wait for the connection to drain before they are handed on. */
   #releaseScheduled = false;
@@ -120,6 +123,8 @@ export class ClientSession {
       if (this.#busyMs >= BUSY_MS_MAX) await this.#rest();
       lines = await raceAbort(connection.readLines(), this.#stopping.signal, () => null);
       this.lastReadMs = this.#options.clockMs();
+      // Waiting for the client let every other connection in: its busy run starts again.
+      if (connection.lastReadWaited) this.#busyMs = 0;
     }
     // Half-closed by the client, or the server is stopping: answer what was read, then close.
     await this.#waitUntil(() => this.#unsentReplies.length === 0);
@@ -143,7 +148,9 @@ export class ClientSession {
    * other sockets' input only every few dozen of its reads: a client sending long lines at
    * full speed kept every other client waiting 15–30 ms. So a connection that has kept the
    * server busy for {@link BUSY_MS_MAX} rests for a timer tick; its unread input backs up
-   * meanwhile and pauses its socket, and the others' input is seen at once.
+   * meanwhile and pauses its socket, and the others' input is seen at once. A connection whose
+   * reads wait for its client (one line in flight) is not kept running by its own input: a rest
+   * would only add a timer tick (1–2 ms here) to its replies every couple of hundred lines.
    */
   async #rest(): Promise<void> {
     this.#busyMs = 0;

@@ -33,6 +33,11 @@ export interface ByteConn {
   readonly peerCertificate?: PeerCertificateCheck;
   /** The next bytes received (used before the next call), or null at end of input. */
   readChunk(): Promise<Uint8Array | null>;
+  /**
+   * Whether the last `readChunk` found nothing received and had to wait for the other end;
+   * undefined where the connection cannot tell, which counts as having waited.
+   */
+  readonly lastReadWaited?: boolean;
   /** Resolves with how many bytes were handed to the kernel. */
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
@@ -138,6 +143,14 @@ export class LineConnection {
    */
   isBackedUpWith(heldBytes: number): boolean {
     return this.#unsentBytes + heldBytes > this.#outputBytesMax / 2;
+  }
+
+  /**
+   * Whether the last `readLines` had to wait for the other end to send: false when its bytes
+   * were already received, as they are while a client sends faster than it is served.
+   */
+  get lastReadWaited(): boolean {
+    return this.#conn.lastReadWaited ?? true;
   }
 
   /** True once the peer half-closed (or the read side failed). */

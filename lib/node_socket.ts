@@ -22,6 +22,8 @@ export class NodeSocketConn implements ByteConn {
   #backlogBytes = 0;
   #ended = false;
   #wakeReader: (() => void) | undefined;
+  /** See {@link ByteConn.lastReadWaited}. */
+  lastReadWaited = false;
 
   constructor(socket: Socket) {
     this.#socket = socket;
@@ -49,6 +51,7 @@ export class NodeSocketConn implements ByteConn {
 
   /** The next chunk received, whole, or null at end of input. */
   async readChunk(): Promise<Uint8Array | null> {
+    this.lastReadWaited = this.#chunks.length === 0;
     while (this.#chunks.length === 0) {
       if (this.#ended) return null;
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));

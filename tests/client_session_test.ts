@@ -151,7 +151,7 @@ interface Harness {
 }
 
 function startSession(
-  service: FakeService,
+  service: Pick<FakeService, "handleLine">,
   options: {
     linesInFlightMax: number;
     outputBytesMax?: number;
@@ -429,4 +429,57 @@ Deno.test("the lines of one read are one log record, split before a wait; every 
   const firstPause = all.findIndex((line) => line.includes("linesInFlightMax reached"));
   assert.ok(firstPause > 0, "reading never paused");
   assert.ok(all.slice(0, firstPause).some((line) => line.includes(`${lines[0]} -> `)));
+});
+
+/** Answers every line at once, after keeping the thread busy for `busyMs`. */
+class BusyService implements Pick<FakeService, "handleLine"> {
+  constructor(readonly busyMs: number) {}
+
+  handleLine(line: string): Reply {
+    const until = performance.now() + this.busyMs;
+    while (performance.now() < until) {
+      // the work a line costs
+    }
+    return wireBytes(`${line}\n`);
+  }
+}
+
+/** Lines of 0.2 ms of work each: 30 of them keep the session busy well past its 2 ms. */
+const BUSY_LINES = Array.from({ length: 30 }, (_, index) => `busy ${index}`);
+
+/** Resolves with true if a timer tick passed while `run` ran (everything else is microtasks). */
+async function tickedDuring(run: () => Promise<void>): Promise<boolean> {
+  let ticked = false;
+  const timer = setTimeout(() => (ticked = true), 0);
+  await run();
+  clearTimeout(timer);
+  return ticked;
+}
+
+Deno.test("a client that waits for each reply is never made to rest, however long it keeps the session busy", async () => {
+  const service = new BusyService(0.2);
+  const { client } = startSession(service, { linesInFlightMax: 4 });
+  const ticked = await tickedDuring(async () => {
+    for (const line of BUSY_LINES) {
+      await client.send([line]);
+      const reply = await client.end.readChunk();
+      assert.equal(wireText(reply!), `${line}\n`);
+    }
+  });
+  assert.equal(ticked, false, "the session rested for a timer tick");
+  client.end.close();
+});
+
+Deno.test("a client whose lines are all there already rests for a timer tick after 2 ms of work", async () => {
+  const service = new BusyService(0.2);
+  const { client } = startSession(service, { linesInFlightMax: 4 });
+  const ticked = await tickedDuring(async () => {
+    for (const line of BUSY_LINES) await client.send([line]);
+    client.keepReading();
+    const expected = BUSY_LINES.map((line) => `${line}\n`).join("");
+    for (let tick = 0; tick < 1_000 && client.received !== expected; tick++) await settle();
+    assert.equal(client.received, expected);
+  });
+  assert.equal(ticked, true, "the session never rested");
+  client.end.close();
 });

@@ -22,6 +22,7 @@ export class MemoryConn implements ByteConn {
   #closed = false;
   #wakeReader: (() => void) | undefined;
   #wakeWriters: Array<() => void> = [];
+  lastReadWaited = false;
 
   constructor(port: number, receiveBytesMax: number) {
     this.remoteAddr = { transport: "tcp", hostname: "memory", port };
@@ -39,6 +40,7 @@ export class MemoryConn implements ByteConn {
   }
 
   async readChunk(): Promise<Uint8Array | null> {
+    this.lastReadWaited = this.#chunks.length === 0;
     while (this.#chunks.length === 0) {
       if (this.#inputEnded || this.#closed) return null;
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));
