@@ -353,6 +353,56 @@ function secondsText(nanosecondDigits: string): string {
  * `+0.263873386`, `-0.000012000`, and `+0.000000000` for zero. Linear in the digits.
  */
 export function formatSkew(receivedNs: bigint, time: string): string {
+  return formatSkewInDoubles(receivedNs, time) ?? formatSkewInDigits(receivedNs, time);
+}
+
+/** 10^9 as a BigInt, for splitting a receive time into seconds and nanoseconds. */
+const NS_PER_SECOND_BIG = 1_000_000_000n;
+const NS_PER_SECOND = 1e9;
+/** Receive times below this (10^15 s) have whole seconds exact in a double. */
+const RECEIVED_NS_IN_DOUBLES_MAX = 10n ** 24n;
+/** Whole-second digits of a client time (leading zeros aside) exact in a double. */
+const SECONDS_DIGITS_IN_DOUBLES_MAX = 15;
+/** 10^k for k = 0 … 9: scales a fraction of k digits to nanoseconds. */
+const FRACTION_SCALES = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1e0];
+
+/**
+ * {@link formatSkew} in plain numbers, for the usual case: a receive time from this era and a
+ * client time whose whole seconds have at most 15 digits, where every whole second count and
+ * difference is an integer a double holds exactly (below 2^53). Undefined outside it, for the
+ * digit-string arithmetic to do.
+ */
+function formatSkewInDoubles(receivedNs: bigint, time: string): string | undefined {
+  if (receivedNs < 0n || receivedNs >= RECEIVED_NS_IN_DOUBLES_MAX) return undefined;
+  const point = time.indexOf(".");
+  const wholeEnd = point === -1 ? time.length : point;
+  const wholeStart = Math.min(leadingZerosEnd(time), wholeEnd);
+  const fractionDigits = point === -1 ? 0 : time.length - point - 1;
+  if (wholeEnd - wholeStart > SECONDS_DIGITS_IN_DOUBLES_MAX) return undefined;
+  if (fractionDigits > NANOSECOND_DIGITS) return undefined;
+  let clientSeconds = 0;
+  for (let index = wholeStart; index < wholeEnd; index++) {
+    clientSeconds = clientSeconds * 10 + (time.charCodeAt(index) - DIGIT_ZERO);
+  }
+  let clientNs = 0;
+  for (let index = wholeEnd + 1; index < time.length; index++) {
+    clientNs = clientNs * 10 + (time.charCodeAt(index) - DIGIT_ZERO);
+  }
+  clientNs *= FRACTION_SCALES[fractionDigits];
+  let seconds = Number(receivedNs / NS_PER_SECOND_BIG) - clientSeconds;
+  let ns = Number(receivedNs % NS_PER_SECOND_BIG) - clientNs;
+  if (ns < 0) {
+    ns += NS_PER_SECOND;
+    seconds -= 1;
+  }
+  // seconds + ns / 10^9 with 0 ≤ ns < 10^9: negative exactly when seconds is.
+  if (seconds >= 0) return `+${seconds}.${String(ns).padStart(NANOSECOND_DIGITS, "0")}`;
+  if (ns === 0) return `-${-seconds}.000000000`;
+  return `-${-seconds - 1}.${String(NS_PER_SECOND - ns).padStart(NANOSECOND_DIGITS, "0")}`;
+}
+
+/** {@link formatSkew} for any number of digits, in decimal digit strings. */
+function formatSkewInDigits(receivedNs: bigint, time: string): string {
   const clientNs = timeNsDigits(time);
   const receivedText = (receivedNs < 0n ? -receivedNs : receivedNs).toString();
   const received = receivedText.slice(leadingZerosEnd(receivedText));

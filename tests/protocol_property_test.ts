@@ -172,6 +172,27 @@ Deno.test("formatSkew() agrees with BigInt arithmetic for long times and any clo
   );
 });
 
+/** A time of the grammar with 1–17 digits before the point: either side of 15, where doubles stop being exact. */
+const timeAroundDoubles = fc
+  .tuple(
+    fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 17 }),
+    fc.option(fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 9 })),
+  )
+  .map(([whole, fraction]) => (fraction === null ? whole : `${whole}.${fraction}`));
+
+Deno.test("formatSkew() agrees with BigInt arithmetic either side of the limits of its double-precision path", () => {
+  const clock = fc.oneof(
+    fc.bigInt(0n, 10n ** 19n),
+    fc.bigInt(10n ** 24n - 10n ** 10n, 10n ** 24n + 10n ** 10n),
+  );
+  fc.assert(
+    fc.property(timeAroundDoubles, clock, (time, clockNs) => {
+      assert.equal(formatSkew(clockNs, time), skewReference(clockNs, referenceTimeNs(time)));
+    }),
+    RUNS,
+  );
+});
+
 Deno.test("atLineBytesMax() bounds the AT line of any IAMAT within the line limit", () => {
   const atLineCase = fc.tuple(iamatCase(), serverName, fc.bigInt(0n, 10n ** 29n - 1n));
   fc.assert(

@@ -513,6 +513,24 @@ const SKEWS: Array<{ name: string; receivedNs: bigint; time: string; expected: s
     expected: "-2.500000000",
   },
   {
+    name: "a client time just past what a double holds exactly (2^53 + 1 s)",
+    receivedNs: 0n,
+    time: "9007199254740993.5",
+    expected: "-9007199254740993.500000000",
+  },
+  {
+    name: "the largest 15-digit client time, against this era's clock",
+    receivedNs: 1700000000_000000001n,
+    time: "999999999999999.999999999",
+    expected: "-999998299999999.999999998",
+  },
+  {
+    name: "a receive time of 2^53 + 1 s, past what a double holds exactly",
+    receivedNs: 9007199254740993_000000003n,
+    time: "1.000000001",
+    expected: "+9007199254740992.000000002",
+  },
+  {
     name: "a carry through every column",
     receivedNs: -1n,
     time: "999.999999999",
