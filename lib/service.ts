@@ -23,6 +23,7 @@ import {
 } from "./protocol.ts";
 import { type ClientStore, STORE_LIMIT_COUNTERS, type StoredUpdate } from "./store.ts";
 import type { SharedLookups } from "./places/shared.ts";
+import { AnswerCache } from "./places/answer_cache.ts";
 import type { PlacesBody } from "./places/provider.ts";
 
 export interface ServiceOptions {
@@ -69,11 +70,14 @@ const NEWLINE = "\n";
  */
 const PROVIDER_DEADLINE_MARGIN_MS_MAX = 5;
 const REPLY_END = "\n\n";
+/** Formatted bodies of immediate answers kept for repeated WHATSATs (see AnswerCache). */
+export const ANSWER_CACHE_BYTES_MAX = 4 * 1024 * 1024;
 
 export class HerdService {
   readonly #options: ServiceOptions;
   /** IAMATs are being refused for the data dir's backlog (logged when this changes). */
   #refusingUpdates = false;
+  readonly #answers = new AnswerCache({ bytesMax: ANSWER_CACHE_BYTES_MAX });
 
   constructor(options: ServiceOptions) {
     this.#options = options;
@@ -175,9 +179,17 @@ export class HerdService {
       locationKey: coordinates.key,
     };
     // An answer there already (the offline data set, loaded) is an immediate reply: no
-    // deadline timers, no signals, no promise.
+    // deadline timers, no signals, no promise — and, being the same for the same query
+    // whenever it is asked, its formatted body is kept for the next time.
+    const answerKey = `${coordinates.key}|${message.radiusMetres}|${message.bound}`;
+    const answered = this.#answers.get(answerKey);
+    if (answered !== undefined) return whatsatReplyOf(held.atLine, answered);
     const immediate = places.answerNow(query);
-    if (immediate !== undefined) return whatsatReply(held.atLine, immediate, message.bound);
+    if (immediate !== undefined) {
+      const body = formattedBody(immediate, message.bound);
+      this.#answers.set(answerKey, body);
+      return whatsatReplyOf(held.atLine, body);
+    }
     const marginMs = Math.min(PROVIDER_DEADLINE_MARGIN_MS_MAX, Math.floor(placesTimeoutMs / 10));
     const providerDeadline = deadlineAfter(placesTimeoutMs - marginMs);
     const clientDeadline = deadlineAfter(placesTimeoutMs);
@@ -194,8 +206,14 @@ export class HerdService {
 
 /** A WHATSAT's reply: the AT line held, the Places body cut to `bound`, an empty line. */
 function whatsatReply(atLine: string, body: PlacesBody, bound: number): Uint8Array {
-  return Buffer.concat([
-    encodeWireText(atLine + NEWLINE),
-    Buffer.from(formatPlacesBody(body, bound) + REPLY_END, "utf8"),
-  ]);
+  return whatsatReplyOf(atLine, formattedBody(body, bound));
+}
+
+/** The Places body cut to `bound` as the reply's UTF-8 bytes, with the closing empty line. */
+function formattedBody(body: PlacesBody, bound: number): Uint8Array {
+  return Buffer.from(formatPlacesBody(body, bound) + REPLY_END, "utf8");
+}
+
+function whatsatReplyOf(atLine: string, formatted: Uint8Array): Uint8Array {
+  return Buffer.concat([encodeWireText(atLine + NEWLINE), formatted]);
 }

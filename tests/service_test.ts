@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { Counters } from "../lib/counters.ts";
 import type { PlacesBody, PlacesProvider, PlacesQuery } from "../lib/places/provider.ts";
-import { SharedLookups } from "../lib/places/shared.ts";
+import { type ImmediatePlacesProvider, SharedLookups } from "../lib/places/shared.ts";
 import { parseClientLine } from "../lib/protocol.ts";
 import { HerdService, type Reply } from "../lib/service.ts";
 import { ClientStore, type StoredUpdate } from "../lib/store.ts";
@@ -464,4 +464,50 @@ Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when the provider outl
     await wire(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() })),
     `${at}${UNKNOWN_ERROR_BODY}\n\n`,
   );
+});
+
+Deno.test("HerdService formats an immediate answer once per query: a repeated WHATSAT gets the same bytes without asking again", async () => {
+  const store = new ClientStore({ clientsMax: 1000 });
+  const counters = new Counters();
+  const asked: PlacesQuery[] = [];
+  const provider: ImmediatePlacesProvider = {
+    name: "offline",
+    lookup: () => Promise.reject(new Error("an immediate provider is not awaited here")),
+    answerNow: (query: PlacesQuery) => {
+      asked.push(query);
+      return okBody(20);
+    },
+  };
+  const service = new HerdService({
+    serverName: SERVER,
+    store,
+    places: new SharedLookups(provider, counters),
+    placesTimeoutMs: 5000,
+    clockNs: () => NOW_NS,
+    flood: () => {},
+    logger: getLogger(["test"]),
+    counters,
+  });
+  await wire(
+    service.handleLine("IAMAT kiwi +34.068930-118.445127 1621464827.959498503", { signal: live() }),
+  );
+  const first = await wire(service.handleLine("WHATSAT kiwi 10 5", { signal: live() }));
+  const again = await wire(service.handleLine("WHATSAT kiwi 10 5", { signal: live() }));
+  assert.equal(again, first);
+  assert.equal(asked.length, 1);
+  assert.equal(JSON.parse(first.split("\n")[1]).results.length, 5);
+  // Another bound or radius is another query.
+  const moreResults = await wire(service.handleLine("WHATSAT kiwi 10 7", { signal: live() }));
+  assert.equal(JSON.parse(moreResults.split("\n")[1]).results.length, 7);
+  await wire(service.handleLine("WHATSAT kiwi 11 7", { signal: live() }));
+  assert.equal(asked.length, 3);
+  // A new location of the client is asked about anew; the AT line is always the one held.
+  await wire(
+    service.handleLine("IAMAT kiwi +35.068930-118.445127 1621464828.0", { signal: live() }),
+  );
+  const moved = await wire(service.handleLine("WHATSAT kiwi 10 5", { signal: live() }));
+  assert.equal(asked.length, 4);
+  assert.equal(asked[3].latitude, 35.06893);
+  assert.ok(moved.startsWith(`AT ${SERVER} `) && moved.includes(" kiwi +35.068930-118.445127 "));
+  assert.equal(counters.get("whatsat"), 5);
 });

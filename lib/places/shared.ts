@@ -26,7 +26,8 @@ export interface KeyedPlacesQuery extends PlacesQuery {
 export interface ImmediatePlacesProvider extends PlacesProvider {
   /**
    * The body `lookup` would resolve to, if it can be had now; undefined when `lookup` must
-   * be awaited (the offline provider before its data is loaded). Never throws.
+   * be awaited (the offline provider before its data is loaded). Never throws. An answer
+   * given is the answer to that query for good: callers may keep it and not ask again.
    */
   answerNow(query: PlacesQuery): PlacesBody | undefined;
 }
@@ -51,17 +52,18 @@ export class SharedLookups {
   }
 
   /**
-   * The body for `query`, resolved no later than `waiter` aborts (then `UNKNOWN_ERROR`).
-   * A new call runs until `deadline`; a waiter that joins it shares its deadline, and when
-   * all its waiters have gone it is aborted — one waiter leaving never cancels it for others.
-   */
-  /**
    * The body a lookup would give, when the provider has it at once (see
    * {@link ImmediatePlacesProvider}); undefined when a lookup must be awaited.
    */
   answerNow(query: PlacesQuery): PlacesBody | undefined {
     return this.#answerNow?.(query);
   }
+
+  /**
+   * The body for `query`, resolved no later than `waiter` aborts (then `UNKNOWN_ERROR`).
+   * A new call runs until `deadline`; a waiter that joins it shares its deadline, and when
+   * all its waiters have gone it is aborted — one waiter leaving never cancels it for others.
+   */
 
   lookup(query: KeyedPlacesQuery, deadline: AbortSignal, waiter: AbortSignal): Promise<PlacesBody> {
     const key = `${query.locationKey}|${query.radiusMetres}`;
