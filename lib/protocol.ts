@@ -473,6 +473,103 @@ export function parseAtLine(atLine: string): AtLineFields | undefined {
   return { serverName, skew, clientId, location, time };
 }
 
+/**
+ * Whether `bytes[start, end)` (wire text, one byte per character) is an AT line that
+ * {@link parseAtLine} accepts: the same grammar checked on the bytes, with no string made —
+ * for a restart, which checks every stored line before it serves. One pass, no look-back.
+ */
+export function isAtLineBytes(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end - start < 3 || bytes[start] !== LETTER_A || bytes[start + 1] !== LETTER_T) return false;
+  if (bytes[start + 2] !== SPACE) return false;
+  const serverEnd = fieldEnd(bytes, start + 3, end);
+  if (serverEnd === start + 3 || serverEnd === end) return false;
+  const skewEnd = skewBytesEnd(bytes, serverEnd + 1, end);
+  if (skewEnd === -1 || bytes[skewEnd] !== SPACE) return false;
+  const idEnd = fieldEnd(bytes, skewEnd + 1, end);
+  if (idEnd === skewEnd + 1 || idEnd === end) return false;
+  const latitudeEnd = degreesBytesEnd(bytes, idEnd + 1, end, LATITUDE_DIGITS, LATITUDE_DEGREES_MAX);
+  if (latitudeEnd === -1) return false;
+  const longitudeEnd = degreesBytesEnd(
+    bytes,
+    latitudeEnd,
+    end,
+    LONGITUDE_DIGITS,
+    LONGITUDE_DEGREES_MAX,
+  );
+  if (longitudeEnd === -1 || bytes[longitudeEnd] !== SPACE) return false;
+  return decimalBytesEnd(bytes, longitudeEnd + 1, end, TIME_DIGITS) === end;
+}
+
+const LETTER_A = 0x41;
+const LETTER_T = 0x54;
+
+/** The index of the first space at or after `start` (`end` if none). */
+function fieldEnd(bytes: Uint8Array, start: number, end: number): number {
+  let index = start;
+  while (index < end && bytes[index] !== SPACE) index++;
+  return index;
+}
+
+/** The index of the first byte at or after `start` that is not a digit (at most `end`). */
+function digitBytesEnd(bytes: Uint8Array, start: number, end: number): number {
+  let index = start;
+  while (index < end && isDigit(bytes[index])) index++;
+  return index;
+}
+
+/**
+ * Where `1*DIGIT ["." 1*DIGIT]` at `start` ends (taking every digit there is, as
+ * `readDecimal` does), or -1 when there is none or it has too many digits.
+ */
+function decimalBytesEnd(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: DigitLimits,
+): number {
+  const wholeEnd = digitBytesEnd(bytes, start, end);
+  if (wholeEnd === start || wholeEnd - start > limits.wholeDigitsMax) return -1;
+  if (wholeEnd === end || bytes[wholeEnd] !== POINT) return wholeEnd;
+  const fractionEnd = digitBytesEnd(bytes, wholeEnd + 1, end);
+  const fractionDigits = fractionEnd - wholeEnd - 1;
+  return fractionDigits === 0 || fractionDigits > limits.fractionDigitsMax ? -1 : fractionEnd;
+}
+
+/** Where a skew (`[+-]1*DIGIT "." 9DIGIT`) at `start` ends, or -1. */
+function skewBytesEnd(bytes: Uint8Array, start: number, end: number): number {
+  if (start >= end || !isSign(bytes[start])) return -1;
+  const skewEnd = decimalBytesEnd(bytes, start + 1, end, TIME_DIGITS);
+  const point = skewEnd - NANOSECOND_DIGITS - 1;
+  return skewEnd !== -1 && point > start + 1 && bytes[point] === POINT ? skewEnd : -1;
+}
+
+/**
+ * Where a signed coordinate at `start` ends, or -1 when it is outside the grammar or its
+ * magnitude is above `degreesMax` (whole digits are few here: their value is exact).
+ */
+function degreesBytesEnd(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: DigitLimits,
+  degreesMax: number,
+): number {
+  if (start >= end || !isSign(bytes[start])) return -1;
+  const numberEnd = decimalBytesEnd(bytes, start + 1, end, limits);
+  if (numberEnd === -1) return -1;
+  const wholeEnd = digitBytesEnd(bytes, start + 1, numberEnd);
+  let whole = 0;
+  for (let index = start + 1; index < wholeEnd; index++) {
+    whole = whole * 10 + bytes[index] - DIGIT_ZERO;
+  }
+  if (whole < degreesMax) return numberEnd;
+  if (whole > degreesMax) return -1;
+  for (let index = wholeEnd + 1; index < numberEnd; index++) {
+    if (bytes[index] !== DIGIT_ZERO) return -1;
+  }
+  return numberEnd;
+}
+
 /** The reply to an invalid line: `? ` and the line's raw bytes. */
 export function formatInvalidReply(line: string): string {
   return `? ${line}\n`;

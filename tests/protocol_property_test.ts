@@ -9,6 +9,7 @@
  * the seed and the counterexample.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { getLogger } from "@logtape/logtape";
 import fc from "fast-check";
 import { Counters } from "../lib/counters.ts";
@@ -20,6 +21,7 @@ import {
   formatAtLine,
   formatSkew,
   type IamatMessage,
+  isAtLineBytes,
   isLocation,
   parseAtLine,
   parseClientLine,
@@ -134,6 +136,52 @@ Deno.test("parseAtLine() reads back the fields of any AT line formatAtLine() wro
       });
     }),
     RUNS,
+  );
+});
+
+/** Pieces an AT line is made of, and near misses of each, to join into texts at random. */
+const atLinePiece = fc.constantFrom(
+  "AT",
+  "At",
+  " ",
+  "  ",
+  "Hill",
+  "+",
+  "-",
+  ".",
+  "0",
+  "9",
+  "90",
+  "180",
+  "181",
+  "000000000",
+  "00000000",
+  "\r",
+  "\t",
+  "\u00ff",
+  "x",
+);
+
+Deno.test("isAtLineBytes() accepts exactly the AT lines parseAtLine() accepts", () => {
+  const atLineCase = iamatCase().chain((iamat) =>
+    fc.tuple(fc.constant(iamat), serverName, clockNear(iamat.timeNs))
+  ).map(([iamat, server, clockNs]) =>
+    formatAtLine(server, clockNs, parseClientLine(iamat.line) as IamatMessage)
+  );
+  const anyText = fc.oneof(
+    atLineCase,
+    // One byte of a valid line changed: the near misses where the grammar is decided.
+    fc.tuple(atLineCase, fc.nat(), lineByte).map(([line, at, byte]) =>
+      line.slice(0, at % line.length) + byte + line.slice(at % line.length + 1)
+    ),
+    fc.array(atLinePiece, { maxLength: 24 }).map((pieces) => pieces.join("")),
+  );
+  fc.assert(
+    fc.property(anyText, (text) => {
+      const bytes = Buffer.from(`x${text}y`, "latin1");
+      assert.equal(isAtLineBytes(bytes, 1, 1 + text.length), parseAtLine(text) !== undefined);
+    }),
+    { numRuns: 5000 },
   );
 });
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import {
   atLineBytesMax,
   type ClientMessage,
@@ -6,6 +7,7 @@ import {
   formatPlacesBody,
   formatSkew,
   type IamatMessage,
+  isAtLineBytes,
   parseAtLine,
   parseClientLine,
   parseLocation,
@@ -855,6 +857,90 @@ for (const { name, atLine } of BAD_AT_LINES) {
 for (const { name, atLine, valid } of hostileAtLines(HOSTILE_LINE_BYTES)) {
   Deno.test(`parseAtLine() ${valid ? "accepts" : "refuses"} a worst-case AT line: ${name}`, () => {
     assert.equal(parseAtLine(atLine) !== undefined, valid);
+  });
+
+  Deno.test(`isAtLineBytes() ${valid ? "accepts" : "refuses"} a worst-case AT line: ${name}`, () => {
+    assert.equal(isAtLineBytes(Buffer.from(atLine, "latin1"), 0, atLine.length), valid);
+  });
+}
+
+/** AT lines that one rule of the grammar refuses, each beside the same line made valid. */
+const AT_LINE_EDGES: Array<{ name: string; valid: string; invalid: string }> = [
+  {
+    name: "the command",
+    valid: "AT S +0.000000000 c +1+1 1",
+    invalid: "At S +0.000000000 c +1+1 1",
+  },
+  {
+    name: "an empty server",
+    valid: "AT S +0.000000000 c +1+1 1",
+    invalid: "AT  +0.000000000 c +1+1 1",
+  },
+  {
+    name: "an empty id",
+    valid: "AT S +0.000000000 c +1+1 1",
+    invalid: "AT S +0.000000000  +1+1 1",
+  },
+  {
+    name: "eight skew decimals",
+    valid: "AT S -10.000000000 c +1+1 1",
+    invalid: "AT S -10.00000000 c +1+1 1",
+  },
+  {
+    name: "a skew without sign",
+    valid: "AT S +1.000000000 c +1+1 1",
+    invalid: "AT S 1.000000000 c +1+1 1",
+  },
+  {
+    name: "latitude 90 and a bit",
+    valid: "AT S +0.000000000 c -90.000+1 1",
+    invalid: "AT S +0.000000000 c -90.001+1 1",
+  },
+  {
+    name: "longitude 180 and a bit",
+    valid: "AT S +0.000000000 c +1+180.0 1",
+    invalid: "AT S +0.000000000 c +1+180.01 1",
+  },
+  {
+    name: "three latitude digits",
+    valid: "AT S +0.000000000 c +09+1 1",
+    invalid: "AT S +0.000000000 c +009+1 1",
+  },
+  {
+    name: "four longitude digits",
+    valid: "AT S +0.000000000 c +1-099 1",
+    invalid: "AT S +0.000000000 c +1-0099 1",
+  },
+  {
+    name: "a point with no digit",
+    valid: "AT S +0.000000000 c +1.5+1 1",
+    invalid: "AT S +0.000000000 c +1.+1 1",
+  },
+  {
+    name: "ten time decimals",
+    valid: "AT S +0.000000000 c +1+1 1.123456789",
+    invalid: "AT S +0.000000000 c +1+1 1.1234567890",
+  },
+  {
+    name: "a seventh field",
+    valid: "AT S +0.000000000 c +1+1 1",
+    invalid: "AT S +0.000000000 c +1+1 1 ",
+  },
+  {
+    name: "a time ending in a point",
+    valid: "AT S +0.000000000 c +1+1 7",
+    invalid: "AT S +0.000000000 c +1+1 7.",
+  },
+];
+
+for (const { name, valid, invalid } of AT_LINE_EDGES) {
+  Deno.test(`isAtLineBytes() and parseAtLine() agree on ${name}`, () => {
+    for (const [atLine, isValid] of [[valid, true], [invalid, false]] as const) {
+      assert.equal(parseAtLine(atLine) !== undefined, isValid, atLine);
+      // Inside a larger buffer: nothing before `start` or from `end` on is read.
+      const bytes = Buffer.from(`AT ${atLine} x`, "latin1");
+      assert.equal(isAtLineBytes(bytes, 3, 3 + atLine.length), isValid, atLine);
+    }
   });
 }
 
