@@ -17,7 +17,7 @@ import type { PeerSecret } from "./peer_auth.ts";
 import type { Line } from "./lines.ts";
 import { startsAsPeerHello } from "./peer_protocol.ts";
 import { dialTcp, PeerLinks, tlsDialer } from "./peers.ts";
-import { atLineBytesMax, parseAtLine } from "./protocol.ts";
+import { atLineBytesMax, isAtLineBytes } from "./protocol.ts";
 import type { DataDirStatus, ServerState } from "./server_status.ts";
 import { HerdService } from "./service.ts";
 import { ClientStore } from "./store.ts";
@@ -25,6 +25,7 @@ import {
   type LoadReport,
   type LogFileSystem,
   RECORD_PREFIX_BYTES,
+  recordRoomOf,
   UpdateLog,
   updateLogPath,
 } from "./update_log.ts";
@@ -297,10 +298,11 @@ export class HerdServer {
     let report: LoadReport;
     try {
       await Deno.mkdir(dataDir!, { recursive: true });
-      report = await this.#updateLog.load((atLine) => {
-        const fields = parseAtLine(atLine);
-        if (fields !== undefined) this.store.restore({ clientId: fields.clientId, atLine });
-        return fields !== undefined;
+      this.store.reserve(await recordRoomOf(updateLogPath(dataDir!, this.#options.name)));
+      report = await this.#updateLog.load((bytes, start, end) => {
+        const isWellFormed = isAtLineBytes(bytes, start, end);
+        if (isWellFormed) this.store.restore(bytes, start, end);
+        return isWellFormed;
       });
       await this.#updateLog.open();
     } catch (error) {

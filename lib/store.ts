@@ -1,30 +1,30 @@
 /**
  * The latest known update per client and the rule that decides which update wins. Knows no
  * sockets; of the wire format only that an AT line's fourth field is the client id and its
- * last the client's time.
+ * last the client's time, and that it is wire text (one byte per character).
  *
  * Every accepted change gets the next local sequence number and an entry at the end of a
  * change journal, so walking the journal meets changes in the order they happened: catch-up
  * sends a neighbour only what changed since the sequence number it already has. A client's
  * record is replaced in place; its older journal entries go stale and are skipped, and
  * dropped once they are as many as the clients (so an update costs O(1) amortised however
- * many clients are stored — moving a map entry to the end instead cost V8 a rehash of the
- * whole map every few thousand updates).
+ * many clients are stored).
  *
- * Memory: a client costs one flat string per slot — the AT line, then `\n<seq> <peer index>` —
- * instead of an object with a BigInt, and 12–24 bytes of an index by client id. Stored
- * updates are unpacked when read. `storeBytesMax` bounds the bytes held, each client counted
- * as {@link storedClientBytes}: its AT line, its id again, and a fixed overhead measured for
- * everything else (when a `Map` from id copies to slots was the index: the bound errs further
- * on the side of the heap now).
+ * Memory: no JavaScript object or string per client. AT lines are bytes in one arena (see
+ * {@link ByteArena}); per client the rest is a few numbers in typed arrays (the record's
+ * place, sequence number, source and id hash), an index entry and its journal entries.
+ * A line becomes a string only when it is read (`get`, `changesAfter`). `storeBytesMax`
+ * bounds the bytes held, each client counted as {@link storedClientBytes}.
  *
  * The index is a hash table of slot numbers in typed arrays, not a `Map<string, number>`: a
- * restart restores every client at once, and 1M `Map` insertions were most of that load
- * (measured on a 2-core VM: 1M records decoded and inserted in 2.3 s with a `Map`, 1.0 s with
- * this table), while the table holds no copy of the id — the id compared is the one inside the
- * slot's AT line. Its hash is seeded at random per store, so ids chosen to collide cannot be
- * known in advance.
+ * restart restores every client at once, and 1M `Map` insertions were most of that load. The
+ * id compared is the one inside the slot's AT line. Its hash is seeded at random per store,
+ * so ids chosen to collide cannot be known in advance.
+ *
+ * A restart restores from the data dir's bytes (`restore`): the line is copied from the
+ * loader's buffer straight into the arena, with no string made.
  */
+import { Buffer } from "node:buffer";
 
 /** Journal entries kept before stale ones are dropped, beyond two per client. */
 const JOURNAL_ENTRIES_MIN = 1024;
@@ -32,21 +32,51 @@ const JOURNAL_ENTRIES_MIN = 1024;
 const INDEX_ENTRIES_MIN = 1024;
 /** The index doubles once this share of it is in use: linear probe runs stay short. */
 const INDEX_LOAD_MAX = 0.5;
+/** Slots (clients) room is made for at first; the per-slot arrays double from there. */
+const SLOTS_MIN = 1024;
+/** Arena bytes at first. */
+const ARENA_BYTES_MIN = 64 * 1024;
+/** The arena grows by this factor when full (the room beyond what is used is not touched). */
+const ARENA_GROWTH = 2;
+/** The arena is compacted once its garbage is this share of its live bytes… */
+const ARENA_GARBAGE_SHARE_MAX = 1 / 3;
+/** …and at least this many bytes. */
+const ARENA_GARBAGE_BYTES_MIN = 1024 * 1024;
+/** A record in the arena: the slot (4 bytes), the AT line's length (4), then the line. */
+const RECORD_HEADER_BYTES = 8;
+/** Ids encoded for a lookup in a buffer kept for it, up to this length (longer: a new one). */
+const SCRATCH_BYTES = 64 * 1024;
+/** Sources (a client, then each neighbour) a per-slot 16-bit number can name. */
+const SOURCES_MAX = 0x10000;
 const SPACE_CODE = 0x20;
+const POINT_CODE = 0x2e;
+const ZERO_CODE = 0x30;
+/** The client id is an AT line's fourth field: three spaces precede it. */
+const SPACES_BEFORE_CLIENT_ID = 3;
 
 /**
- * What a stored client costs beyond the bytes of its AT line and id: the map entry, the
- * slot's record header and metadata, up to four journal numbers, and the allocator's slack.
- * Measured: 370 B of RSS per client at 1M clients whose AT lines are ~85 B and ids 16 B
- * (`deno task bench --only memory`), i.e. ~270 B beyond line and id; counted as 300 so that
- * the bound errs on the side of the heap. Measured with a `Map` index holding a copy of each
- * id; the typed-array index costs less, and the count is kept so that what is refused is not.
+ * What a stored client costs beyond its AT line: the per-slot numbers (8-byte record place
+ * and sequence number, 4-byte hash, 2-byte source: 22 bytes), the arena's record header (8),
+ * an index entry at a load of a quarter to a half (8–16), up to two journal entries of 12
+ * bytes (24), and the allocator's holes left by arrays that grew. Measured: 183 B of RSS per
+ * client at 1M clients whose AT lines are ~80 B (`deno task bench --only memory`, see
+ * docs/performance.md), i.e. ~100 beyond one copy of the line. Each client counts twice its
+ * line (see {@link storedClientBytes}) and this, 260 B there: the bound errs on the side of
+ * the heap.
  */
-export const STORED_CLIENT_OVERHEAD_BYTES = 300;
+export const STORED_CLIENT_OVERHEAD_BYTES = 100;
 
-/** The bytes one client counts toward `storeBytesMax`. */
+/**
+ * The bytes one client counts toward `storeBytesMax`: its AT line twice — the arena holds
+ * at most about twice its live lines, garbage of replaced lines and room to grow included
+ * (see {@link ByteArena}) — and the fixed overhead.
+ */
 export function storedClientBytes(update: ClientUpdate): number {
-  return update.atLine.length + update.clientId.length + STORED_CLIENT_OVERHEAD_BYTES;
+  return lineCostBytes(update.atLine.length);
+}
+
+function lineCostBytes(atLineBytes: number): number {
+  return 2 * atLineBytes + STORED_CLIENT_OVERHEAD_BYTES;
 }
 
 /** One client's latest location, as its origin server announced it. */
@@ -92,28 +122,50 @@ export interface OfferOptions {
   fromPeer?: string;
 }
 
+/** An AT line in a byte array: `bytes[start, end)`. */
+interface LineBytes {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+}
+
+/** Whether an update (its line in `update`) replaces the held one (its line in `held`). */
+type NewerRule = (update: LineBytes, held: LineBytes) => boolean;
+
 /**
  * Total order of updates between servers: client time, then the AT line's bytes. Equal-time
  * updates from different origins thus converge to the same winner everywhere.
  */
 export function compareUpdates(a: ClientUpdate, b: ClientUpdate): number {
-  const byTime = compareTimeTexts(timeText(a.atLine), timeText(b.atLine));
-  if (byTime !== 0) return byTime;
-  // Wire text holds one byte per code unit, so string order is byte order.
-  return a.atLine < b.atLine ? -1 : a.atLine > b.atLine ? 1 : 0;
+  return compareLines(latin1Line(a.atLine), latin1Line(b.atLine));
+}
+
+/**
+ * Compares two times of the protocol's grammar (`digits[.digits]`) as exact decimals, with
+ * no numbers built: `5.5` equals `5.50`, and any number of digits compares right.
+ */
+export function compareTimeTexts(a: string, b: string): number {
+  return compareTimes(latin1Line(a), latin1Line(b));
 }
 
 export class ClientStore {
-  /** Per slot: `<AT line>\n<seq> <peer index>`. */
-  readonly #records: string[] = [];
+  readonly #arena = new ByteArena();
+  /** Per slot: where its record starts in the arena. */
+  #places = new Float64Array(SLOTS_MIN);
+  /** Per slot: the sequence number of its latest change. */
+  #seqs = new Float64Array(SLOTS_MIN);
+  /** Per slot: its update's source, an index into `#sources`. */
+  #sourceIndexes = new Uint16Array(SLOTS_MIN);
+  /** Per slot: the hash of its client id, so a probe compares ids only on equal hashes. */
+  #hashes = new Int32Array(SLOTS_MIN);
+  #size = 0;
   /** Open addressing by client id, linear probing: slot + 1 per entry, 0 when empty. */
   #index = new Int32Array(INDEX_ENTRIES_MIN);
-  /** Per slot: the hash of its client id, so a probe compares ids only on equal hashes. */
-  #hashes: Int32Array = new Int32Array(INDEX_ENTRIES_MIN);
   readonly #hashSeed = crypto.getRandomValues(new Int32Array(1))[0];
   /** The change journal: slot and sequence number of every change, oldest first. */
-  #journalSlots: number[] = [];
-  #journalSeqs: number[] = [];
+  #journalSlots = new Int32Array(JOURNAL_ENTRIES_MIN);
+  #journalSeqs = new Float64Array(JOURNAL_ENTRIES_MIN);
+  #journalLength = 0;
   /** Bumped when stale entries are dropped, so a walk in progress finds its place again. */
   #journalVersion = 0;
   readonly #clientsMax: number;
@@ -123,6 +175,7 @@ export class ClientStore {
   readonly #sources: Array<string | undefined> = [undefined];
   readonly #onStored: (atLine: string) => void;
   #lastSeq = 0;
+  readonly #scratch = new Uint8Array(SCRATCH_BYTES);
 
   constructor(options: ClientStoreOptions) {
     this.#clientsMax = options.clientsMax;
@@ -131,7 +184,7 @@ export class ClientStore {
   }
 
   get size(): number {
-    return this.#records.length;
+    return this.#size;
   }
 
   /** Bytes held, as counted toward `storeBytesMax`. */
@@ -139,14 +192,34 @@ export class ClientStore {
     return this.#bytes;
   }
 
+  /** The bytes the arena of AT lines holds now, garbage and room to grow included. */
+  get arenaBytes(): number {
+    return this.#arena.capacity;
+  }
+
   /** The sequence number of the latest change (0 when nothing was stored). */
   get lastSeq(): number {
     return this.#lastSeq;
   }
 
+  /**
+   * Makes room at once for `clients` more clients whose AT lines take `atLineBytes` in all:
+   * a restart knows about how much it will restore, and growing step by step would touch
+   * fresh memory several times over (on a VM the first touch of a page costs more than the
+   * copy). Room never used costs address space, not memory.
+   */
+  reserve(options: { clients: number; atLineBytes: number }): void {
+    const slots = this.#size + options.clients;
+    if (slots > this.#hashes.length) this.#growSlots(slots);
+    const entries = this.#journalLength + options.clients;
+    if (entries > this.#journalSlots.length) this.#growJournal(entries);
+    this.#arena.reserve(options.atLineBytes + options.clients * RECORD_HEADER_BYTES);
+  }
+
   get(clientId: string): StoredUpdate | undefined {
-    const slot = this.#find(clientId, hashOf(clientId, this.#hashSeed));
-    return slot < 0 ? undefined : this.#unpack(this.#records[slot]);
+    const id = this.#encoded(clientId);
+    const slot = this.#find(id, hashOf(id, this.#hashSeed));
+    return slot < 0 ? undefined : this.#unpack(slot);
   }
 
   /**
@@ -156,17 +229,19 @@ export class ClientStore {
    */
   offer(update: ClientUpdate, options: OfferOptions = {}): OfferResult {
     const { fromPeer } = options;
-    const result = this.#put(update, fromPeer, fromPeer === undefined ? isLaterTime : isGreater);
+    const line = this.#encoded(update.atLine);
+    const result = this.#put(line, fromPeer, fromPeer === undefined ? isLaterTime : isGreater);
     if (result === "stored") this.#onStored(update.atLine);
     return result;
   }
 
   /**
-   * Takes back an update this server had stored before it restarted: the full update order
-   * applies, and `onStored` is not told (it is already written).
+   * Takes back an update this server had stored before it restarted, the AT line in
+   * `bytes[start, end)` (well formed: the caller checked it): the full update order applies,
+   * the bytes are copied, and `onStored` is not told (it is already written).
    */
-  restore(update: ClientUpdate): OfferResult {
-    return this.#put(update, undefined, isGreater);
+  restore(bytes: Uint8Array, start: number, end: number): OfferResult {
+    return this.#put({ bytes, start, end }, undefined, isGreater);
   }
 
   /**
@@ -182,12 +257,12 @@ export class ClientStore {
         version = this.#journalVersion;
         index = this.#journalIndexAfter(lastSeq);
       }
-      if (index >= this.#journalSeqs.length) return;
+      if (index >= this.#journalLength) return;
       const seq = this.#journalSeqs[index];
-      const record = this.#records[this.#journalSlots[index]];
+      const slot = this.#journalSlots[index];
       index += 1;
       lastSeq = seq;
-      if (recordSeq(record) === seq) yield this.#unpack(record);
+      if (this.#seqs[slot] === seq) yield this.#unpack(slot);
     }
   }
 
@@ -196,90 +271,130 @@ export class ClientStore {
     for (const update of this.changesAfter(0)) yield update.atLine;
   }
 
-  #put(
-    update: ClientUpdate,
-    fromPeer: string | undefined,
-    isNewer: (update: ClientUpdate, held: ClientUpdate) => boolean,
-  ): OfferResult {
-    const hash = hashOf(update.clientId, this.#hashSeed);
-    let slot = this.#find(update.clientId, hash);
+  #put(line: LineBytes, fromPeer: string | undefined, isNewer: NewerRule): OfferResult {
+    const idStart = clientIdStart(line);
+    const id = { bytes: line.bytes, start: idStart, end: fieldEnd(line.bytes, idStart, line.end) };
+    const hash = hashOf(id, this.#hashSeed);
+    const found = this.#find(id, hash);
+    const lineBytes = line.end - line.start;
     let addedBytes: number;
-    if (slot < 0) {
-      if (this.#records.length >= this.#clientsMax) return "clientsMax";
-      addedBytes = storedClientBytes(update);
+    if (found < 0) {
+      if (this.#size >= this.#clientsMax) return "clientsMax";
+      addedBytes = lineCostBytes(lineBytes);
     } else {
-      const record = this.#records[slot];
-      const held = { clientId: update.clientId, atLine: record.slice(0, record.lastIndexOf("\n")) };
-      if (!isNewer(update, held)) return "stale";
-      addedBytes = update.atLine.length - held.atLine.length;
+      const held = this.#arena.lineOf(this.#places[found]);
+      if (!isNewer(line, held)) return "stale";
+      addedBytes = lineCostBytes(lineBytes) - lineCostBytes(held.end - held.start);
     }
     if (addedBytes > 0 && this.#bytes + addedBytes > this.#storeBytesMax) return "storeBytesMax";
+    const sourceIndex = this.#sourceIndex(fromPeer);
     this.#bytes += addedBytes;
     this.#lastSeq += 1;
-    // join() makes one flat string: no rope of the pieces stays behind.
-    const packed = [update.atLine, "\n", this.#lastSeq, " ", this.#sourceIndex(fromPeer)].join("");
-    if (slot < 0) slot = this.#add(packed, hash, -1 - slot);
-    else this.#records[slot] = packed;
-    this.#journalSlots.push(slot);
-    this.#journalSeqs.push(this.#lastSeq);
-    if (this.#journalSeqs.length >= JOURNAL_ENTRIES_MIN + 2 * this.#records.length) {
-      this.#dropStaleJournalEntries();
-    }
+    const slot = found < 0 ? this.#addSlot(hash, -1 - found) : found;
+    if (found >= 0) this.#discard(slot);
+    this.#places[slot] = this.#arena.append(line, slot);
+    this.#seqs[slot] = this.#lastSeq;
+    this.#sourceIndexes[slot] = sourceIndex;
+    this.#journal(slot);
     return "stored";
   }
 
-  /** The slot of `clientId` (whose hash is `hash`), or `-1 - entry` of the free entry for it. */
-  #find(clientId: string, hash: number): number {
+  /** Leaves the slot's line in the arena as garbage: the slot points to no record for now. */
+  #discard(slot: number): void {
+    const place = this.#places[slot];
+    this.#places[slot] = -1;
+    this.#arena.discard(place, this.#places);
+  }
+
+  /** The slot of the client whose id is `id`, or `-1 - entry` of the free entry for it. */
+  #find(id: LineBytes, hash: number): number {
     const mask = this.#index.length - 1;
     for (let entry = hash & mask;; entry = (entry + 1) & mask) {
       const held = this.#index[entry];
       if (held === 0) return -1 - entry;
       const slot = held - 1;
-      if (this.#hashes[slot] === hash && isClientOf(this.#records[slot], clientId)) return slot;
+      if (this.#hashes[slot] === hash && this.#isClientOf(slot, id)) return slot;
     }
   }
 
-  /** Puts a new client's record in a new slot, indexed at `entry`; returns the slot. */
-  #add(packed: string, hash: number, entry: number): number {
-    const slot = this.#records.push(packed) - 1;
-    if (slot === this.#hashes.length) this.#hashes = grown(this.#hashes);
+  /** Whether the slot's AT line has `id` as its client id. */
+  #isClientOf(slot: number, id: LineBytes): boolean {
+    const line = this.#arena.lineOf(this.#places[slot]);
+    const start = clientIdStart(line);
+    const length = id.end - id.start;
+    if (start + length >= line.end || line.bytes[start + length] !== SPACE_CODE) return false;
+    for (let offset = 0; offset < length; offset++) {
+      if (line.bytes[start + offset] !== id.bytes[id.start + offset]) return false;
+    }
+    return true;
+  }
+
+  /** A new slot for a new client, indexed at `entry`; its record is placed by the caller. */
+  #addSlot(hash: number, entry: number): number {
+    const slot = this.#size;
+    if (slot === this.#hashes.length) this.#growSlots();
+    this.#size += 1;
     this.#hashes[slot] = hash;
     this.#index[entry] = slot + 1;
-    if (this.#records.length > this.#index.length * INDEX_LOAD_MAX) this.#growIndex();
+    if (this.#size > this.#index.length * INDEX_LOAD_MAX) this.#growIndex();
     return slot;
+  }
+
+  #growSlots(slots = this.#hashes.length * 2): void {
+    this.#places = grown(this.#places, this.#size, slots);
+    this.#seqs = grown(this.#seqs, this.#size, slots);
+    this.#sourceIndexes = grown(this.#sourceIndexes, this.#size, slots);
+    this.#hashes = grown(this.#hashes, this.#size, slots);
+  }
+
+  #growJournal(entries = this.#journalSlots.length * 2): void {
+    this.#journalSlots = grown(this.#journalSlots, this.#journalLength, entries);
+    this.#journalSeqs = grown(this.#journalSeqs, this.#journalLength, entries);
   }
 
   /** Doubles the index and puts every slot back in it. */
   #growIndex(): void {
     const index = new Int32Array(this.#index.length * 2);
     const mask = index.length - 1;
-    for (let slot = 0; slot < this.#records.length; slot++) {
+    for (let slot = 0; slot < this.#size; slot++) {
       let entry = this.#hashes[slot] & mask;
       while (index[entry] !== 0) entry = (entry + 1) & mask;
       index[entry] = slot + 1;
     }
+    released(this.#index);
     this.#index = index;
   }
 
-  /** Keeps only the journal entries that are their client's latest change. */
-  #dropStaleJournalEntries(): void {
-    const slots: number[] = [];
-    const seqs: number[] = [];
-    for (let index = 0; index < this.#journalSeqs.length; index++) {
-      const slot = this.#journalSlots[index];
-      if (recordSeq(this.#records[slot]) !== this.#journalSeqs[index]) continue;
-      slots.push(slot);
-      seqs.push(this.#journalSeqs[index]);
+  /** Adds the slot's latest change to the journal, dropping stale entries when they are many. */
+  #journal(slot: number): void {
+    if (this.#journalLength === this.#journalSlots.length) this.#growJournal();
+    this.#journalSlots[this.#journalLength] = slot;
+    this.#journalSeqs[this.#journalLength] = this.#seqs[slot];
+    this.#journalLength += 1;
+    if (this.#journalLength >= JOURNAL_ENTRIES_MIN + 2 * this.#size) {
+      this.#dropStaleJournalEntries();
     }
-    this.#journalSlots = slots;
-    this.#journalSeqs = seqs;
+  }
+
+  /** Keeps only the journal entries that are their client's latest change, in place. */
+  #dropStaleJournalEntries(): void {
+    let kept = 0;
+    for (let index = 0; index < this.#journalLength; index++) {
+      const slot = this.#journalSlots[index];
+      const seq = this.#journalSeqs[index];
+      if (this.#seqs[slot] !== seq) continue;
+      this.#journalSlots[kept] = slot;
+      this.#journalSeqs[kept] = seq;
+      kept += 1;
+    }
+    this.#journalLength = kept;
     this.#journalVersion += 1;
   }
 
   /** The index of the first journal entry whose sequence number is above `seq`. */
   #journalIndexAfter(seq: number): number {
     let low = 0;
-    let high = this.#journalSeqs.length;
+    let high = this.#journalLength;
     while (low < high) {
       const middle = (low + high) >>> 1;
       if (this.#journalSeqs[middle] <= seq) low = middle + 1;
@@ -288,18 +403,146 @@ export class ClientStore {
     return low;
   }
 
-  #unpack(record: string): StoredUpdate {
-    const metaStart = record.lastIndexOf("\n");
-    const space = record.indexOf(" ", metaStart);
-    const atLine = record.slice(0, metaStart);
-    const source = this.#sources[Number(record.slice(space + 1))];
-    return new UnpackedUpdate(clientIdWithin(atLine), atLine, recordSeq(record), source);
+  #unpack(slot: number): StoredUpdate {
+    const atLine = this.#arena.textOf(this.#places[slot]);
+    const source = this.#sources[this.#sourceIndexes[slot]];
+    return new UnpackedUpdate(clientIdWithin(atLine), atLine, this.#seqs[slot], source);
+  }
+
+  /** Wire text as bytes, in the scratch buffer when it fits (valid until the next call). */
+  #encoded(text: string): LineBytes {
+    const bytes = text.length <= SCRATCH_BYTES ? this.#scratch : new Uint8Array(text.length);
+    // A loop: Buffer's latin1 write makes an array of the codes first.
+    for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
+    return { bytes, start: 0, end: text.length };
   }
 
   #sourceIndex(fromPeer: string | undefined): number {
     const index = this.#sources.indexOf(fromPeer);
-    return index !== -1 ? index : this.#sources.push(fromPeer) - 1;
+    if (index !== -1) return index;
+    // Neighbours are named in the config: far fewer than a 16-bit number can tell apart.
+    if (this.#sources.length === SOURCES_MAX) throw new RangeError("too many update sources");
+    return this.#sources.push(fromPeer) - 1;
   }
+}
+
+/**
+ * The AT lines of a store as bytes in one growable buffer: each record a header (the
+ * owner's slot, the line's length) and the line. A replaced line stays behind as garbage
+ * until a compaction slides the live records down over it.
+ *
+ * Bounds, with L the bytes of its live records: garbage is reclaimed as soon as it is a
+ * third of L (and 1 MiB), so no more than 4/3 L + 1 MiB is ever written. The capacity
+ * doubles when full, but only bytes written take memory — the room beyond is zero pages the
+ * system does not back — and a compaction leaves its pages for the next records. So the arena
+ * holds at most 4/3 of the most its records ever were, plus 1 MiB, and while it grows, for a
+ * moment, the old copy too: twice the lines, what {@link storedClientBytes} counts. A
+ * compaction costs O(bytes held) and comes after a third of that was replaced, so each byte
+ * stored costs O(1) amortised however lines vary in length.
+ */
+class ByteArena {
+  #bytes = new Uint8Array(ARENA_BYTES_MIN);
+  /** The same bytes, to read a line as text. */
+  #text = Buffer.from(this.#bytes.buffer);
+  #used = 0;
+  #garbage = 0;
+
+  get capacity(): number {
+    return this.#bytes.length;
+  }
+
+  /** The line of the record at `place` (a view of the arena: valid until the next append). */
+  lineOf(place: number): LineBytes {
+    const start = place + RECORD_HEADER_BYTES;
+    return { bytes: this.#bytes, start, end: start + readUint32(this.#bytes, place + 4) };
+  }
+
+  textOf(place: number): string {
+    const line = this.lineOf(place);
+    return this.#text.toString("latin1", line.start, line.end);
+  }
+
+  /**
+   * Counts the record at `place` as garbage (its slot must no longer point to it), and
+   * compacts once garbage is a third of the live bytes (and past a floor, so a small arena
+   * is not compacted on every replacement): `places` is updated for every record moved.
+   */
+  discard(place: number, places: Float64Array): void {
+    this.#garbage += RECORD_HEADER_BYTES + readUint32(this.#bytes, place + 4);
+    const live = this.#used - this.#garbage;
+    if (this.#garbage >= Math.max(ARENA_GARBAGE_BYTES_MIN, live * ARENA_GARBAGE_SHARE_MAX)) {
+      this.#compact(places);
+    }
+  }
+
+  /** Grows the arena to hold `bytes` more at once. */
+  reserve(bytes: number): void {
+    if (this.#used + bytes > this.#bytes.length) this.#resize(this.#used + bytes);
+  }
+
+  /**
+   * Appends a record of `line` for `slot` and returns its place. Making room may compact
+   * the arena: `places` (per slot) is then updated for every record moved.
+   */
+  append(line: LineBytes, slot: number): number {
+    const length = line.end - line.start;
+    const recordBytes = RECORD_HEADER_BYTES + length;
+    const needed = this.#used + recordBytes;
+    if (needed > this.#bytes.length) {
+      this.#resize(Math.max(needed, Math.ceil(this.#bytes.length * ARENA_GROWTH)));
+    }
+    const place = this.#used;
+    const bytes = this.#bytes;
+    writeUint32(bytes, place, slot);
+    writeUint32(bytes, place + 4, length);
+    const target = place + RECORD_HEADER_BYTES - line.start;
+    // A loop, not `set(subarray)`: a view per line is garbage, and of a Buffer a costly one.
+    for (let index = line.start; index < line.end; index++) {
+      bytes[target + index] = line.bytes[index];
+    }
+    this.#used += recordBytes;
+    return place;
+  }
+
+  #resize(bytes: number): void {
+    this.#bytes = grown(this.#bytes, this.#used, bytes);
+    this.#text = Buffer.from(this.#bytes.buffer);
+  }
+
+  /** Slides every live record down over the garbage, in runs, and updates their places. */
+  #compact(places: Float64Array): void {
+    const bytes = this.#bytes;
+    let written = 0;
+    let runStart = 0;
+    let place = 0;
+    while (place < this.#used) {
+      const slot = readUint32(bytes, place);
+      const recordBytes = RECORD_HEADER_BYTES + readUint32(bytes, place + 4);
+      if (places[slot] === place) {
+        places[slot] = written + (place - runStart);
+      } else {
+        bytes.copyWithin(written, runStart, place);
+        written += place - runStart;
+        runStart = place + recordBytes;
+      }
+      place += recordBytes;
+    }
+    bytes.copyWithin(written, runStart, this.#used);
+    this.#used = written + (this.#used - runStart);
+    this.#garbage = 0;
+  }
+}
+
+/** The unsigned 32-bit number at `at`, little-endian. */
+function readUint32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+function writeUint32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+  bytes[at + 2] = value >>> 16;
+  bytes[at + 3] = value >>> 24;
 }
 
 /** A stored update as read. */
@@ -312,40 +555,39 @@ class UnpackedUpdate implements StoredUpdate {
   ) {}
 }
 
-/** The sequence number in a packed record. */
-function recordSeq(record: string): number {
-  const metaStart = record.lastIndexOf("\n");
-  return Number(record.slice(metaStart + 1, record.indexOf(" ", metaStart)));
+/** Where an AT line's fourth field, the client id, starts. */
+function clientIdStart(line: LineBytes): number {
+  let start = line.start;
+  for (let spaces = 0; spaces < SPACES_BEFORE_CLIENT_ID; spaces++) {
+    start = fieldEnd(line.bytes, start, line.end) + 1;
+  }
+  return start;
 }
 
-/** Where an AT line's fourth field, the client id, starts (in a packed record too). */
-function clientIdStart(atLine: string): number {
-  let start = 0;
-  for (let spaces = 0; spaces < 3; spaces++) start = atLine.indexOf(" ", start) + 1;
-  return start;
+/** The index of the first space at or after `start` (`end` if none). */
+function fieldEnd(bytes: Uint8Array, start: number, end: number): number {
+  let index = start;
+  while (index < end && bytes[index] !== SPACE_CODE) index++;
+  return index;
 }
 
 /** An AT line's fourth field: the client id. */
 function clientIdWithin(atLine: string): string {
-  const start = clientIdStart(atLine);
+  let start = 0;
+  for (let spaces = 0; spaces < SPACES_BEFORE_CLIENT_ID; spaces++) {
+    start = atLine.indexOf(" ", start) + 1;
+  }
   return atLine.slice(start, atLine.indexOf(" ", start));
 }
 
-/** Whether the packed record is that of `clientId` (an id with a space is no field's). */
-function isClientOf(record: string, clientId: string): boolean {
-  const start = clientIdStart(record);
-  return record.startsWith(clientId, start) &&
-    record.charCodeAt(start + clientId.length) === SPACE_CODE && !clientId.includes(" ");
-}
-
 /**
- * A seeded 32-bit hash of a client id: each character mixed in by a multiply and a shift,
- * then MurmurHash3's finaliser, so the low bits the index uses depend on every character.
+ * A seeded 32-bit hash of a client id's bytes: each byte mixed in by a multiply and a shift,
+ * then MurmurHash3's finaliser, so the low bits the index uses depend on every byte.
  */
-function hashOf(clientId: string, seed: number): number {
+function hashOf(id: LineBytes, seed: number): number {
   let hash = seed;
-  for (let index = 0; index < clientId.length; index++) {
-    hash = Math.imul(hash ^ clientId.charCodeAt(index), 0x5bd1e995);
+  for (let index = id.start; index < id.end; index++) {
+    hash = Math.imul(hash ^ id.bytes[index], 0x5bd1e995);
     hash ^= hash >>> 15;
   }
   hash ^= hash >>> 16;
@@ -355,49 +597,97 @@ function hashOf(clientId: string, seed: number): number {
   return hash ^ (hash >>> 16);
 }
 
-/** The same numbers in an array twice as long. */
-function grown(numbers: Int32Array): Int32Array {
-  const larger = new Int32Array(numbers.length * 2);
-  larger.set(numbers);
+/**
+ * The first `used` numbers in a new array of `length`, the rest zeros left untouched (no
+ * memory). The old array is freed at once: left to the garbage collector, the old copies of
+ * a growing store stayed resident for seconds (100 MB more at 1M clients).
+ */
+function grown<T extends TypedArray>(numbers: T, used: number, length: number): T {
+  const larger = new (numbers.constructor as new (length: number) => T)(length);
+  larger.set(numbers.subarray(0, used));
+  released(numbers);
   return larger;
 }
 
+/** Frees the memory of an array no longer used, without waiting for the garbage collector. */
+function released(numbers: TypedArray): void {
+  numbers.buffer.transfer(0);
+}
+
+type TypedArray =
+  | Uint8Array<ArrayBuffer>
+  | Uint16Array<ArrayBuffer>
+  | Int32Array<ArrayBuffer>
+  | Float64Array<ArrayBuffer>;
+
+/** Wire text as a line of bytes. */
+function latin1Line(text: string): LineBytes {
+  return { bytes: Buffer.from(text, "latin1"), start: 0, end: text.length };
+}
+
 /** A client's own IAMAT replaces what is held only with a strictly later time. */
-function isLaterTime(update: ClientUpdate, held: ClientUpdate): boolean {
-  return compareTimeTexts(timeText(update.atLine), timeText(held.atLine)) > 0;
+function isLaterTime(update: LineBytes, held: LineBytes): boolean {
+  return compareTimes(timeOf(update), timeOf(held)) > 0;
 }
 
 /** Between servers, the full update order decides. */
-function isGreater(update: ClientUpdate, held: ClientUpdate): boolean {
-  return compareUpdates(update, held) > 0;
+function isGreater(update: LineBytes, held: LineBytes): boolean {
+  return compareLines(update, held) > 0;
+}
+
+/** The update order (see {@link compareUpdates}) of two AT lines as bytes. */
+function compareLines(a: LineBytes, b: LineBytes): number {
+  const byTime = compareTimes(timeOf(a), timeOf(b));
+  if (byTime !== 0) return byTime;
+  const length = Math.min(a.end - a.start, b.end - b.start);
+  for (let offset = 0; offset < length; offset++) {
+    const difference = a.bytes[a.start + offset] - b.bytes[b.start + offset];
+    if (difference !== 0) return difference;
+  }
+  return (a.end - a.start) - (b.end - b.start);
 }
 
 /** An AT line's last field: the client's time as it wrote it. */
-function timeText(atLine: string): string {
-  return atLine.slice(atLine.lastIndexOf(" ") + 1);
+function timeOf(line: LineBytes): LineBytes {
+  let start = line.end;
+  while (start > line.start && line.bytes[start - 1] !== SPACE_CODE) start--;
+  return { bytes: line.bytes, start, end: line.end };
 }
 
-/**
- * Compares two times of the protocol's grammar (`digits[.digits]`) as exact decimals, with
- * no numbers built: `5.5` equals `5.50`, and any number of digits compares right.
- */
-export function compareTimeTexts(a: string, b: string): number {
-  const aDot = a.indexOf(".") === -1 ? a.length : a.indexOf(".");
-  const bDot = b.indexOf(".") === -1 ? b.length : b.indexOf(".");
-  let aStart = 0;
-  let bStart = 0;
-  while (aStart < aDot - 1 && a[aStart] === "0") aStart++;
-  while (bStart < bDot - 1 && b[bStart] === "0") bStart++;
-  const wholeLengths = (aDot - aStart) - (bDot - bStart);
+/** Where the whole digits of a time end: at its point, or its end. */
+function pointOf(time: LineBytes): number {
+  let index = time.start;
+  while (index < time.end && time.bytes[index] !== POINT_CODE) index++;
+  return index;
+}
+
+/** Where a time's significant whole digits start (one zero is kept for a zero). */
+function wholeStartOf(time: LineBytes, point: number): number {
+  let index = time.start;
+  while (index < point - 1 && time.bytes[index] === ZERO_CODE) index++;
+  return index;
+}
+
+/** The digit `offset` places after the point, `0` past the last one. */
+function fractionDigit(time: LineBytes, point: number, offset: number): number {
+  return point + offset < time.end ? time.bytes[point + offset] : ZERO_CODE;
+}
+
+/** Two times of the grammar (`digits[.digits]`) compared as exact decimals. */
+function compareTimes(a: LineBytes, b: LineBytes): number {
+  const aPoint = pointOf(a);
+  const bPoint = pointOf(b);
+  const aStart = wholeStartOf(a, aPoint);
+  const bStart = wholeStartOf(b, bPoint);
+  const wholeLengths = (aPoint - aStart) - (bPoint - bStart);
   if (wholeLengths !== 0) return wholeLengths;
-  for (let i = 0; i < aDot - aStart; i++) {
-    const difference = a.charCodeAt(aStart + i) - b.charCodeAt(bStart + i);
+  for (let offset = 0; offset < aPoint - aStart; offset++) {
+    const difference = a.bytes[aStart + offset] - b.bytes[bStart + offset];
     if (difference !== 0) return difference;
   }
-  for (let i = 1; aDot + i < a.length || bDot + i < b.length; i++) {
-    const aDigit = aDot + i < a.length ? a.charCodeAt(aDot + i) : 48;
-    const bDigit = bDot + i < b.length ? b.charCodeAt(bDot + i) : 48;
-    if (aDigit !== bDigit) return aDigit - bDigit;
+  for (let offset = 1; aPoint + offset < a.end || bPoint + offset < b.end; offset++) {
+    const difference = fractionDigit(a, aPoint, offset) - fractionDigit(b, bPoint, offset);
+    if (difference !== 0) return difference;
   }
   return 0;
 }

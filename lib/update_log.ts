@@ -45,6 +45,12 @@ import { oneLine, OneLineError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Counters } from "./counters.ts";
 
+/**
+ * Takes one intact record's AT line, `bytes[start, end)` (wire text; the bytes are reused
+ * once it returns), and says whether it is well formed.
+ */
+export type AcceptRecord = (bytes: Uint8Array, start: number, end: number) => boolean;
+
 /** What `load` found in the file. */
 export interface LoadReport {
   records: number;
@@ -149,6 +155,29 @@ export function updateLogPath(dataDir: string, serverName: string): string {
   return `${dataDir}/${serverName}.updates`;
 }
 
+/** The shortest record a file can hold: `AT a +0.000000000 b +0+0 0` with its prefix and `\n`. */
+const RECORD_BYTES_MIN = RECORD_PREFIX_BYTES + "AT a +0.000000000 b +0+0 0".length + 1;
+
+/** At most how many records the file at `path` holds, and bytes of AT lines in them. */
+export interface RecordRoom {
+  clients: number;
+  atLineBytes: number;
+}
+
+/**
+ * The room the records of the file at `path` can take at most (none for a missing file):
+ * made before a load, the store holding them grows once instead of step by step.
+ */
+export async function recordRoomOf(path: string): Promise<RecordRoom> {
+  try {
+    const { size } = await Deno.stat(path);
+    return { clients: Math.floor(size / RECORD_BYTES_MIN), atLineBytes: size };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { clients: 0, atLineBytes: 0 };
+    throw error;
+  }
+}
+
 /** One record's bytes as written. */
 export function formatRecord(atLine: string): string {
   return `${checksumOf(atLine)} ${atLine}\n`;
@@ -193,15 +222,15 @@ function checkFormatHeader(path: string, header: string): void {
  * missing file is an empty one.
  *
  * Cost: one pass over the bytes, read in large chunks; each record's checksum is computed on
- * the bytes in the buffer while its end is looked for, and its AT line is the only string
- * made — the per-line strings, slices and hex texts of a line splitter were most of the time
- * of a restart with 1M clients outside the store.
+ * the bytes in the buffer while its end is looked for, and its AT line is handed over where
+ * it lies in the buffer: no string is made — the per-line strings, slices and hex texts of a
+ * line splitter were most of the time of a restart with 1M clients outside the store.
  */
 async function loadUpdates(
   fileSystem: LogFileSystem,
   path: string,
   recordBytesMax: number,
-  accept: (atLine: string) => boolean,
+  accept: AcceptRecord,
 ): Promise<LoadReport> {
   const report: LoadReport = { records: 0, skipped: 0, malformed: 0, bytes: 0 };
   let file: LogFile;
@@ -272,7 +301,7 @@ const CRC_TABLE = (() => {
 class RecordReader {
   readonly #path: string;
   readonly #recordBytesMax: number;
-  readonly #accept: (atLine: string) => boolean;
+  readonly #accept: AcceptRecord;
   readonly #report: LoadReport;
   #isFirstLine = true;
   /** True while the rest of a line too long to be a record is skipped, up to its `\n`. */
@@ -281,7 +310,7 @@ class RecordReader {
   constructor(
     path: string,
     recordBytesMax: number,
-    accept: (atLine: string) => boolean,
+    accept: AcceptRecord,
     report: LoadReport,
   ) {
     this.#path = path;
@@ -358,8 +387,7 @@ class RecordReader {
       this.#report.skipped += 1;
       return;
     }
-    const atLine = buffer.toString("latin1", start + RECORD_PREFIX_BYTES, textEnd);
-    if (this.#accept(atLine)) this.#report.records += 1;
+    if (this.#accept(buffer, start + RECORD_PREFIX_BYTES, textEnd)) this.#report.records += 1;
     else {
       this.#report.skipped += 1;
       this.#report.malformed += 1;
@@ -459,7 +487,7 @@ export class UpdateLog {
    * says whether it is well formed (false: counted as damaged). A missing file has none.
    * Throws (one-line message) when the file is in a newer format or cannot be read.
    */
-  async load(accept: (atLine: string) => boolean): Promise<LoadReport> {
+  async load(accept: AcceptRecord): Promise<LoadReport> {
     const report = await loadUpdates(this.#fileSystem, this.#path, this.#recordBytesMax, accept);
     this.#committedBytes = report.bytes;
     // A damaged file is always rewritten before anything is appended: a record appended

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import {
   ClientStore,
   type ClientUpdate,
   compareTimeTexts,
   compareUpdates,
+  type OfferResult,
   STORED_CLIENT_OVERHEAD_BYTES,
   storedClientBytes,
   type StoredUpdate,
@@ -21,6 +23,11 @@ function update(
   skew = "+0.000000001",
 ): ClientUpdate {
   return { clientId, atLine: `AT ${origin} ${skew} ${clientId} +1+1 ${time}` };
+}
+
+/** Restores an AT line as a restart does: from bytes (here a buffer of its own). */
+function restoreText(store: ClientStore, atLine: string): OfferResult {
+  return store.restore(Buffer.from(atLine, "latin1"), 0, atLine.length);
 }
 
 /** A stored update's fields as a plain object, to compare with the update offered. */
@@ -286,7 +293,7 @@ Deno.test("ClientStore finds each of many clients, ids that are prefixes of othe
   const store = new ClientStore({ clientsMax: clients });
   // "c1", "c10", "c100", …: each id begins another, so only the whole field may match.
   const ids = Array.from({ length: clients }, (_, i) => `c${i}`);
-  for (const id of ids) assert.equal(store.restore(update(id, "1")), "stored");
+  for (const id of ids) assert.equal(restoreText(store, update(id, "1").atLine), "stored");
   assert.equal(store.size, clients);
   for (const id of ids) assert.equal(store.get(id)?.clientId, id);
   for (const id of ["c", "c0 ", "c0 +1+1", `c${clients}`, "", "1"]) {
@@ -302,11 +309,11 @@ Deno.test("ClientStore finds each of many clients, ids that are prefixes of othe
 // ---------------------------------------------------------------------------------------------
 // storeBytesMax
 
-Deno.test("ClientStore counts each client as its AT line, its id and the fixed overhead", () => {
+Deno.test("ClientStore counts each client as twice its AT line and the fixed overhead", () => {
   const store = new ClientStore({ clientsMax: CLIENTS_MAX });
   const a = update("a", "1");
   store.offer(a);
-  assert.equal(store.bytes, a.atLine.length + 1 + STORED_CLIENT_OVERHEAD_BYTES);
+  assert.equal(store.bytes, 2 * a.atLine.length + STORED_CLIENT_OVERHEAD_BYTES);
   assert.equal(store.bytes, storedClientBytes(a));
   const longer = update("a", "2.123456789");
   store.offer(longer);
@@ -332,10 +339,10 @@ Deno.test("ClientStore.offer() refuses a new client that would pass storeBytesMa
 Deno.test("ClientStore.offer() refuses an update that grows a held line past storeBytesMax", () => {
   const store = new ClientStore({
     clientsMax: CLIENTS_MAX,
-    storeBytesMax: storedClientBytes(update("a", "1")) + 3,
+    storeBytesMax: storedClientBytes(update("a", "1")) + 2 * 3,
   });
   store.offer(update("a", "1"));
-  assert.equal(store.offer(update("a", "2.12")), "stored", "3 bytes more fit exactly");
+  assert.equal(store.offer(update("a", "2.12")), "stored", "3 bytes more (counted twice) fit");
   assert.equal(store.offer(update("a", "3.123")), "storeBytesMax");
   assert.equal(store.get("a")?.atLine, update("a", "2.12").atLine);
   assert.equal(store.offer(update("a", "4")), "stored", "a shorter line always fits");
@@ -466,4 +473,140 @@ Deno.test("ClientStore keeps any id of wire bytes exactly, quotes and control by
   for (const id of ids) store.offer(update(id, "1"));
   for (const id of ids) assert.equal(store.get(id)?.clientId, id);
   assert.deepEqual([...store.changesAfter(0)].map((stored) => stored.clientId), ids);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Restoring from bytes
+
+Deno.test("ClientStore.restore() copies the AT line out of the bytes it is given", () => {
+  const stored: string[] = [];
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX, onStored: (line) => stored.push(line) });
+  const a = update("a", "5").atLine;
+  const bytes = Buffer.from(`junk ${a}\njunk`, "latin1");
+  assert.equal(store.restore(bytes, 5, 5 + a.length), "stored");
+  bytes.fill(0x7a);
+  assert.deepEqual(fieldsOf(store.get("a")), {
+    clientId: "a",
+    atLine: a,
+    fromPeer: undefined,
+    seq: 1,
+  });
+  assert.deepEqual(stored, [], "a restored update is already on disk: onStored is not told");
+});
+
+Deno.test("ClientStore.restore() keeps the greatest update by the full order, as offer() between servers", () => {
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  assert.equal(restoreText(store, update("a", "5", "Smith").atLine), "stored");
+  assert.equal(restoreText(store, update("a", "4", "Smith").atLine), "stale");
+  assert.equal(restoreText(store, update("a", "5", "Campbell").atLine), "stale");
+  assert.equal(restoreText(store, update("a", "5", "Zed").atLine), "stored");
+  assert.equal(store.get("a")?.atLine, update("a", "5", "Zed").atLine);
+  assert.equal(store.size, 1);
+});
+
+Deno.test("ClientStore.restore() refuses past clientsMax and storeBytesMax like offer()", () => {
+  const one = storedClientBytes(update("a", "1"));
+  const store = new ClientStore({ clientsMax: 2, storeBytesMax: one + 1 });
+  assert.equal(restoreText(store, update("a", "1").atLine), "stored");
+  assert.equal(restoreText(store, update("b", "1").atLine), "storeBytesMax");
+  assert.equal(new ClientStore({ clientsMax: 1 }).restore(Buffer.from("x"), 0, 0), "stored");
+});
+
+Deno.test("ClientStore.reserve() makes room without changing what is held", () => {
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  store.offer(update("a", "1"));
+  store.reserve({ clients: 500, atLineBytes: 1_000_000 });
+  assert.ok(store.arenaBytes >= 1_000_000);
+  for (let i = 0; i < 500; i++) restoreText(store, update(`c${i}`, "1").atLine);
+  assert.equal(store.size, 501);
+  assert.equal(store.get("a")?.atLine, update("a", "1").atLine);
+  assert.equal(store.get("c499")?.seq, 501);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The arena of AT lines: garbage of replaced lines stays bounded
+
+/** A line of `clientId` at `time` whose length is set by a location of `digits` decimals. */
+function lineOfLength(clientId: string, time: number, digits: number): ClientUpdate {
+  return {
+    clientId,
+    atLine: `AT Hill +0.000000001 ${clientId} +1.${"5".repeat(digits)}+1 ${time}`,
+  };
+}
+
+Deno.test("ClientStore: one client replaced many times with lines of varying length leaves bounded garbage", () => {
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  let appendedBytes = 0;
+  for (let time = 1; time <= 20_000; time++) {
+    const line = lineOfLength("hot", time, (time * 7919) % 1500);
+    assert.equal(store.offer(line), "stored");
+    appendedBytes += line.atLine.length;
+  }
+  assert.ok(appendedBytes > 10 * 1024 * 1024, "lines written add up to far more than the bound");
+  // Live: one line. Bound: garbage at most 1 MiB (the floor) before it is compacted, and a
+  // capacity at most double what was ever written.
+  assert.ok(store.arenaBytes <= 4 * 1024 * 1024, `arena ${store.arenaBytes} bytes`);
+  assert.equal(
+    store.get("hot")?.atLine,
+    lineOfLength("hot", 20_000, (20_000 * 7919) % 1500).atLine,
+  );
+});
+
+Deno.test("ClientStore: many clients replaced with lines of varying length keep every latest line through compactions", () => {
+  const clients = 2000;
+  const store = new ClientStore({ clientsMax: clients });
+  const latest = new Map<string, string>();
+  let liveBytesMax = 0;
+  for (let round = 1; round <= 30; round++) {
+    // A different order each round, and a third left alone: live and dead records interleave.
+    for (let i = 0; i < clients; i++) {
+      const client = (i * 733 + round * 101) % clients;
+      if ((client + round) % 3 === 0 && round > 1) continue;
+      const line = lineOfLength(`c${client}`, round, (client * round * 31) % 700);
+      assert.equal(store.offer(line), "stored");
+      latest.set(line.clientId, line.atLine);
+    }
+    const liveBytes = [...latest.values()].reduce((sum, line) => sum + line.length + 8, 0);
+    liveBytesMax = Math.max(liveBytesMax, liveBytes);
+  }
+  for (const [clientId, atLine] of latest) assert.equal(store.get(clientId)?.atLine, atLine);
+  assert.deepEqual([...store.atLines()].sort(), [...latest.values()].sort());
+  // Written at most: the live records, a third more of garbage, and the 1 MiB floor; the
+  // capacity at most double that. Without compaction it would be all 30 rounds (~21 MB).
+  const boundBytes = 2 * ((4 / 3) * liveBytesMax + 1024 * 1024);
+  assert.ok(store.arenaBytes <= boundBytes, `arena ${store.arenaBytes} > ${boundBytes}`);
+});
+
+Deno.test("ClientStore: a walk of changes in progress reads the right lines across a compaction", () => {
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  for (let client = 0; client < 100; client++) store.offer(lineOfLength(`c${client}`, 1, 10));
+  const walk = store.changesAfter(0);
+  const seen = [walk.next().value!.atLine];
+  // Replacements enough to compact (past the 1 MiB floor) while the walk is paused.
+  for (let time = 2; time < 3000; time++) store.offer(lineOfLength("c99", time, 500));
+  for (const update of walk) seen.push(update.atLine);
+  assert.equal(seen[0], lineOfLength("c0", 1, 10).atLine);
+  assert.deepEqual(
+    seen.slice(1, 99),
+    Array.from({ length: 98 }, (_, i) => lineOfLength(`c${i + 1}`, 1, 10).atLine),
+  );
+  assert.equal(seen.at(-1), lineOfLength("c99", 2999, 500).atLine);
+  assert.equal(seen.length, 100);
+});
+
+Deno.test("ClientStore holds an id longer than its lookup buffer (64 KiB) and the biggest numbers", () => {
+  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  const id = "i".repeat(100_000);
+  const nines = "9".repeat(50_000);
+  const held = {
+    clientId: id,
+    atLine: `AT Hill -${nines}.999999999 ${id} -90+180 ${nines}.999999999`,
+  };
+  assert.equal(store.offer(held), "stored");
+  assert.equal(store.get(id)?.atLine, held.atLine);
+  assert.equal(store.get(id.slice(1)), undefined);
+  const later = { clientId: id, atLine: `AT Hill -${nines}.999999999 ${id} -90+180 1${nines}` };
+  assert.equal(store.offer(later), "stored");
+  assert.equal(store.offer(held), "stale");
+  assert.equal(store.get(id)?.atLine, later.atLine);
 });

@@ -11,9 +11,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { getLogger } from "@logtape/logtape";
 import { Counters } from "../lib/counters.ts";
-import { parseAtLine } from "../lib/protocol.ts";
+import { isAtLineBytes } from "../lib/protocol.ts";
 import { ClientStore } from "../lib/store.ts";
 import {
+  type AcceptRecord,
   formatRecord,
   parseRecord,
   RECORD_PREFIX_BYTES,
@@ -39,7 +40,7 @@ const ODD_BYTES_LINE = "AT Hill +0.000000001 c\u00e9\u00ff\u0001 +34.1-118.2 170
 /** A store holding `atLines`, each a different client's (what a log is compacted to). */
 function storeOf(atLines: readonly string[] = []): ClientStore {
   const store = new ClientStore({ clientsMax: CLIENTS_MAX });
-  for (const atLine of atLines) store.restore({ clientId: clientIdOf(atLine), atLine });
+  for (const atLine of atLines) restoreText(store, atLine);
   return store;
 }
 
@@ -52,8 +53,14 @@ function lastByClient(atLines: readonly string[]): Map<string, string> {
   return new Map(atLines.map((atLine) => [clientIdOf(atLine), atLine]));
 }
 
-function isWellFormed(atLine: string): boolean {
-  return parseAtLine(atLine) !== undefined;
+/** Restores an AT line given as text, as a restart restores it from the file's bytes. */
+function restoreText(store: ClientStore, atLine: string): void {
+  store.restore(Buffer.from(atLine, "latin1"), 0, atLine.length);
+}
+
+/** `accept` for `load`, given each record's AT line as text. */
+function asText(accept: (atLine: string) => boolean): AcceptRecord {
+  return (bytes, start, end) => accept(Buffer.from(bytes.subarray(start, end)).toString("latin1"));
 }
 
 /** Options for a log at `path`: those a test does not give are the server's defaults. */
@@ -81,10 +88,10 @@ async function withDir(body: (path: string) => Promise<void>): Promise<void> {
 async function loaded(path: string): Promise<{ lines: string[]; skipped: number }> {
   const lines: string[] = [];
   const log = new UpdateLog(logOptions(path));
-  const report = await log.load((line) => {
+  const report = await log.load(asText((line) => {
     lines.push(line);
     return true;
-  });
+  }));
   assert.equal(report.records, lines.length);
   return { lines, skipped: report.skipped };
 }
@@ -92,7 +99,7 @@ async function loaded(path: string): Promise<{ lines: string[]; skipped: number 
 /** A log loaded, opened (a missing file is created empty) and with `atLines` appended. */
 async function opened(path: string, atLines: string[] = [], options?: Partial<UpdateLogOptions>) {
   const log = new UpdateLog(logOptions(path, options));
-  await log.load(isWellFormed);
+  await log.load(isAtLineBytes);
   await log.open();
   for (const line of atLines) log.append(line);
   await log.committed();
@@ -156,7 +163,7 @@ class FaultyServerLog {
   static async open(path: string, options: Partial<UpdateLogOptions> = {}) {
     await Deno.writeTextFile(path, HEADER);
     const serverLog = new FaultyServerLog(path, options);
-    await serverLog.log.load(isWellFormed);
+    await serverLog.log.load(isAtLineBytes);
     await serverLog.log.open();
     return serverLog;
   }
@@ -269,9 +276,9 @@ Deno.test("a record with a good checksum but a malformed AT line counts as damag
     );
     const store = storeOf();
     const log = new UpdateLog(logOptions(path, { latest: store }));
-    const report = await log.load((line) => {
-      if (!isWellFormed(line)) return false;
-      store.restore({ clientId: clientIdOf(line), atLine: line });
+    const report = await log.load((bytes, start, end) => {
+      if (!isAtLineBytes(bytes, start, end)) return false;
+      store.restore(bytes, start, end);
       return true;
     });
     assert.deepEqual(report, { records: 2, skipped: 1, malformed: 1, bytes: report.bytes });
@@ -300,10 +307,10 @@ Deno.test("a record up to recordBytesMax loads; one byte longer is damaged", asy
       logOptions(path, { recordBytesMax: RECORD_PREFIX_BYTES + atLineBytesMax }),
     );
     const lines: string[] = [];
-    const report = await log.load((line) => {
+    const report = await log.load(asText((line) => {
       lines.push(line);
       return true;
-    });
+    }));
     assert.deepEqual(lines, [longest, atLine(2)]);
     assert.equal(report.skipped, 1);
   });
@@ -360,7 +367,7 @@ Deno.test("records load the same whatever the read size: long, too long, CRLF, o
     for (const bytesMax of [recordBytesMax, recordBytesMax + 1, recordBytesMax + 57, 4096]) {
       const log = new UpdateLog(logOptions(path, { recordBytesMax: bytesMax }));
       const lines: string[] = [];
-      const report = await log.load((line) => lines.push(line) > 0);
+      const report = await log.load(asText((line) => lines.push(line) > 0));
       assert.deepEqual({ lines, skipped: report.skipped }, readLineByLine(text, bytesMax));
       assert.equal(report.bytes, text.length);
     }
@@ -377,7 +384,7 @@ Deno.test("a record longer than a read chunk loads; a line past recordBytesMax i
     );
     const log = new UpdateLog(logOptions(path, { recordBytesMax: 6 * 1024 * 1024 }));
     const lines: string[] = [];
-    const report = await log.load((line) => lines.push(line) > 0);
+    const report = await log.load(asText((line) => lines.push(line) > 0));
     assert.equal(report.skipped, 1);
     assert.deepEqual(lines.map((line) => line.length), [huge.length, atLine(3).length]);
     assert.equal(lines[0], huge);
@@ -395,7 +402,7 @@ Deno.test("a file in a newer format, or with an unknown header, is refused in on
     for (const [header, message] of refusals) {
       await Deno.writeTextFile(path, header + formatRecord(atLine(1)));
       const log = new UpdateLog(logOptions(path));
-      await assert.rejects(log.load(isWellFormed), (error: Error) => {
+      await assert.rejects(log.load(isAtLineBytes), (error: Error) => {
         assert.doesNotMatch(error.message, /[\r\n]/);
         assert.match(error.message, message);
         return true;
@@ -410,13 +417,13 @@ Deno.test("an older herd's file without a header loads, is appended to, and gets
     await Deno.writeTextFile(path, old.map(formatRecord).join(""));
     const store = storeOf(old);
     const log = new UpdateLog(logOptions(path, { latest: store, compactionRecordsMin: 3 }));
-    assert.equal((await log.load(isWellFormed)).records, 2);
+    assert.equal((await log.load(isAtLineBytes)).records, 2);
     await log.open();
     log.append(atLine(3));
     await log.committed();
     assert.ok(Deno.readTextFileSync(path).startsWith(formatRecord(atLine(1))));
     // Past compactionRecordsMin + 2 per client (2 clients held): the file is compacted.
-    store.restore({ clientId: "client3", atLine: atLine(3) });
+    restoreText(store, atLine(3));
     for (let i = 4; i < 11; i++) log.append(atLine(i, "client1"));
     await log.committed();
     await log.close();
@@ -434,8 +441,8 @@ Deno.test("open() compacts a file that is mostly stale, and keeps one that is no
 
     const store = storeOf();
     const reopened = new UpdateLog(logOptions(path, { latest: store }));
-    await reopened.load((line) => {
-      store.restore({ clientId: clientIdOf(line), atLine: line });
+    await reopened.load((bytes, start, end) => {
+      store.restore(bytes, start, end);
       return true;
     });
     await reopened.open();
@@ -621,7 +628,7 @@ Deno.test("a new file is created with its header and its directory synced before
     const fileSystem = new FaultyFileSystem();
     fileSystem.fail("syncDirectory");
     const log = new UpdateLog(logOptions(path, { fileSystem, clock: new SteppedClock() }));
-    await log.load(isWellFormed);
+    await log.load(isAtLineBytes);
     await log.open();
     assert.equal(Deno.readTextFileSync(path), HEADER);
     const { calls } = fileSystem;
