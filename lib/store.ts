@@ -209,11 +209,14 @@ export class ClientStore {
    * copy). Room never used costs address space, not memory.
    */
   reserve(options: { clients: number; atLineBytes: number }): void {
-    const slots = this.#size + options.clients;
+    // No more than the bounds let in: a file of stale records makes no room for its count.
+    const clients = Math.min(options.clients, this.#clientsMax - this.#size);
+    const atLineBytes = Math.min(options.atLineBytes, Math.floor(this.#storeBytesMax / 2));
+    const slots = this.#size + clients;
     if (slots > this.#hashes.length) this.#growSlots(slots);
-    const entries = this.#journalLength + options.clients;
+    const entries = this.#journalLength + clients;
     if (entries > this.#journalSlots.length) this.#growJournal(entries);
-    this.#arena.reserve(options.atLineBytes + options.clients * RECORD_HEADER_BYTES);
+    this.#arena.reserve(atLineBytes + clients * RECORD_HEADER_BYTES);
   }
 
   get(clientId: string): StoredUpdate | undefined {

@@ -523,6 +523,12 @@ Deno.test("ClientStore.reserve() makes room without changing what is held", () =
   assert.equal(store.get("c499")?.seq, 501);
 });
 
+Deno.test("ClientStore.reserve() makes no more room than clientsMax and storeBytesMax let in", () => {
+  const store = new ClientStore({ clientsMax: 10, storeBytesMax: 2_000_001 });
+  store.reserve({ clients: 10_000_000, atLineBytes: 1_000_000_000 });
+  assert.ok(store.arenaBytes <= 1_000_000 + 10 * 8, `arena ${store.arenaBytes} bytes`);
+});
+
 // ---------------------------------------------------------------------------------------------
 // The arena of AT lines: garbage of replaced lines stays bounded
 

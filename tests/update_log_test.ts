@@ -18,6 +18,7 @@ import {
   formatRecord,
   parseRecord,
   RECORD_PREFIX_BYTES,
+  recordRoomOf,
   UpdateLog,
   type UpdateLogOptions,
   updateLogPath,
@@ -666,5 +667,20 @@ Deno.test("updates waiting on a failing disk are counted against backlogMax, and
     assert.equal(log.backlog, 0);
     await log.close();
     assert.equal((await server.assertHoldsLatest(path)).length, 10);
+  });
+});
+
+Deno.test("recordRoomOf() bounds a file's records by its size, and a missing file has none", async () => {
+  await withDir(async (path) => {
+    assert.deepEqual(await recordRoomOf(path), { clients: 0, atLineBytes: 0 });
+    const shortest = "AT a +0.000000000 b +0+0 0";
+    const text = HEADER + [shortest, shortest, atLine(1)].map(formatRecord).join("");
+    await Deno.writeTextFile(path, text);
+    const room = await recordRoomOf(path);
+    assert.equal(room.atLineBytes, text.length);
+    // Never fewer than the records: each is at least as long as the shortest.
+    assert.equal(room.clients, Math.floor(text.length / formatRecord(shortest).length));
+    assert.ok(room.clients >= 3);
+    assert.equal(formatRecord(shortest).length, 36, "the shortest record, as recordRoomOf counts");
   });
 });
