@@ -67,9 +67,10 @@ const SPACES_BEFORE_CLIENT_ID = 3;
 export const STORED_CLIENT_OVERHEAD_BYTES = 100;
 
 /**
- * The bytes one client counts toward `storeBytesMax`: its AT line twice — the arena holds
- * at most about twice its live lines, garbage of replaced lines and room to grow included
- * (see {@link ByteArena}) — and the fixed overhead.
+ * The bytes one client counts toward `storeBytesMax`: its AT line twice — the arena holds at
+ * most 4/3 of its live lines with the garbage of replaced ones, and twice them for a moment
+ * while it grows (see {@link ByteArena}; beyond a fixed 1 MiB of garbage) — and the fixed
+ * overhead.
  */
 export function storedClientBytes(update: ClientUpdate): number {
   return lineCostBytes(update.atLine.length);
@@ -435,7 +436,7 @@ export class ClientStore {
  * until a compaction slides the live records down over it.
  *
  * Bounds, with L the bytes of its live records: garbage is reclaimed as soon as it is a
- * third of L (and 1 MiB), so no more than 4/3 L + 1 MiB is ever written. The capacity
+ * third of L and at least 1 MiB, so no more than 4/3 L + 1 MiB is ever written. The capacity
  * doubles when full, but only bytes written take memory — the room beyond is zero pages the
  * system does not back — and a compaction leaves its pages for the next records. So the arena
  * holds at most 4/3 of the most its records ever were, plus 1 MiB, and while it grows, for a
