@@ -93,6 +93,8 @@ export class ClientSession {
     const { connection } = this;
     let lines: Line[] | null = firstLines;
     while (lines !== null) {
+      // One clock read per line: a line's handling ends where the next one's starts.
+      let handledFromMs = performance.now();
       for (const line of lines) {
         // One read may bring many lines: each waits its turn. The waits are awaited only
         // when needed, so that the replies of one read go out in one write.
@@ -100,18 +102,21 @@ export class ClientSession {
         if (this.#linesInFlightFull) {
           this.#logRead();
           await this.#pauseReading();
+          handledFromMs = performance.now();
         }
         if (this.#isBackedUp && !this.#readsNothing) {
           this.#logRead();
           await this.#waitForSlowReader();
+          handledFromMs = performance.now();
         }
         if (connection.isClosed) {
           this.#logRead();
           return;
         }
-        const handledFromMs = performance.now();
         const reply = this.#handle(line, handledFromMs);
-        const handledMs = performance.now() - handledFromMs;
+        const handledToMs = performance.now();
+        const handledMs = handledToMs - handledFromMs;
+        handledFromMs = handledToMs;
         this.#busyMs += handledMs;
         if (reply instanceof Uint8Array) {
           this.#options.metrics?.observeReply(line.text, reply, handledMs / 1000);

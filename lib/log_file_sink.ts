@@ -66,6 +66,8 @@ export const LOG_QUEUE_BYTES_MAX = 8 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
 /** How long records may wait for more to be written with them, unless a chunk fills. */
 export const LOG_WRITE_BATCH_MS = 10;
+/** The abort reason that ends a batch wait early. */
+const BATCH_WAIT_ENDED = "batch wait ended";
 /** Empty chunks kept for reuse rather than left to the garbage collector. */
 const SPARE_CHUNKS_MAX = 4;
 const RETRY_BACKOFF = { firstMs: 50, maxMs: 5_000 };
@@ -186,7 +188,7 @@ export class LogFileSink {
     const last = this.#chunks.at(-1);
     if (last !== undefined) {
       last.sealed = true;
-      this.#batchDone?.abort();
+      this.#endBatchWait();
     }
     const bytes = bytesNeeded <= CHUNK_BYTES
       ? this.#spareChunks.pop() ?? new Uint8Array(CHUNK_BYTES)
@@ -239,6 +241,12 @@ export class LogFileSink {
     this.#batchDone = new AbortController();
     await waitClock.sleep(batchMs, this.#batchDone.signal);
     this.#batchDone = undefined;
+  }
+
+  /** Ends a batch wait in progress; with a reason, so no DOMException (and its stack) is made. */
+  #endBatchWait(): void {
+    const batchDone = this.#batchDone;
+    if (batchDone !== undefined && !batchDone.signal.aborted) batchDone.abort(BATCH_WAIT_ENDED);
   }
 
   async #writeChunk(chunk: Chunk): Promise<void> {
@@ -332,7 +340,7 @@ export class LogFileSink {
    */
   async close(options: { waitMs: number }): Promise<void> {
     this.#flushing = true;
-    this.#batchDone?.abort();
+    this.#endBatchWait();
     try {
       const writing = this.#writing;
       if (writing !== undefined) {
