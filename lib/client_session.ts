@@ -6,14 +6,14 @@
  * unsent, or ready but held behind a slow one — pass half of `outputBytesMax`. A session
  * always ends: at end of input or on stop, every line read is answered, then it closes.
  */
-import { raceAbort, systemWaitClock, type WaitClock } from "./abortable.ts";
+import { systemWaitClock, type WaitClock } from "./abortable.ts";
 import type { LineConnection } from "./connection.ts";
 import type { Line } from "./lines.ts";
 import { type Logger, showWireBytes } from "./log.ts";
 import { ReadExchanges } from "./read_log.ts";
 import type { Counters } from "./counters.ts";
 import type { HerdMetrics } from "./metrics.ts";
-import type { HerdService, Reply } from "./service.ts";
+import type { HandleLineOptions, HerdService, Reply } from "./service.ts";
 
 export interface ClientSessionOptions {
   service: Pick<HerdService, "handleLine">;
@@ -38,6 +38,38 @@ const BUSY_MS_MAX = 2;
 /** How long a client whose replies back up may take none of them before it counts as not reading. */
 const READER_STALL_MS = 1000;
 
+/**
+ * The options a session's lines are handled with. The signal that aborts its pending lookups
+ * (the client gone, or the server's stop) is made only when a lookup asks for it: most
+ * connections never wait on one, and an `AbortSignal.any` per connection was a fifth of an
+ * idle connection's memory.
+ */
+class LineHandling implements HandleLineOptions {
+  tooLong = false;
+  readonly #stopSignal: AbortSignal;
+  #gone: AbortController | undefined;
+  #signal: AbortSignal | undefined;
+  #clientGone = false;
+
+  constructor(stopSignal: AbortSignal) {
+    this.#stopSignal = stopSignal;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#signal === undefined) {
+      this.#gone = new AbortController();
+      if (this.#clientGone) this.#gone.abort();
+      this.#signal = AbortSignal.any([this.#gone.signal, this.#stopSignal]);
+    }
+    return this.#signal;
+  }
+
+  clientGone(): void {
+    this.#clientGone = true;
+    this.#gone?.abort();
+  }
+}
+
 /** A reply's place in the connection's order; `bytes` is set once it is ready. */
 interface ReplySlot {
   bytes: Uint8Array | undefined;
@@ -59,11 +91,8 @@ export class ClientSession {
   #heldBytes = 0;
   /** Re-checked after every change of `#unsentReplies` and when the connection closes. */
   #waiters: StateWaiter[] = [];
-  /** Aborts lookups still pending when the client goes away. */
-  readonly #gone = new AbortController();
-  readonly #lookupSignal: AbortSignal;
-  /** Aborted by `stop()`: nothing more is read, what was read is still answered. */
-  readonly #stopping = new AbortController();
+  /** How each line is handled: one object per session, its lookup signal made on first use. */
+  readonly #lineHandling: LineHandling;
   #serving = false;
   /** Set once the client took none of its replies while they backed up. */
   #readsNothing = false;
@@ -80,9 +109,9 @@ export class ClientSession {
     this.#options = options;
     this.#waitClock = options.waitClock ?? systemWaitClock;
     this.lastReadMs = options.clockMs();
-    this.#lookupSignal = AbortSignal.any([this.#gone.signal, options.stopSignal]);
+    this.#lineHandling = new LineHandling(options.stopSignal);
     connection.onClose(() => {
-      this.#gone.abort();
+      this.#lineHandling.clientGone();
       this.#wakeWaiters();
     });
   }
@@ -126,7 +155,7 @@ export class ClientSession {
       if (this.#linesInFlightFull) await this.#pauseReading();
       if (connection.isClosed) return;
       if (this.#busyMs >= BUSY_MS_MAX) await this.#rest();
-      lines = await raceAbort(connection.readLines(), this.#stopping.signal, () => null);
+      lines = await connection.readLines();
       this.lastReadMs = this.#options.clockMs();
       // Waiting for the client let every other connection in: its busy run starts again.
       if (connection.lastReadWaited) this.#busyMs = 0;
@@ -142,7 +171,7 @@ export class ClientSession {
    * A read already waiting returns nothing more to act on.
    */
   stop(): void {
-    this.#stopping.abort();
+    this.connection.stopReading();
     // Not serving yet: no line of this client was read, so none is owed a reply.
     if (!this.#serving) this.connection.close();
   }
@@ -229,10 +258,8 @@ export class ClientSession {
   #handle(line: Line, handledFromMs: number): Reply {
     const { logger, service, counters } = this.#options;
     counters.add("lines_received");
-    const reply = service.handleLine(line.text, {
-      tooLong: line.tooLong,
-      signal: this.#lookupSignal,
-    });
+    this.#lineHandling.tooLong = line.tooLong;
+    const reply = service.handleLine(line.text, this.#lineHandling);
     if (logger.isEnabledFor("info")) {
       this.#readLogged ??= new ReadExchanges(); // made per read, so an idle client holds none
       const full = this.#readLogged.add(line.text, reply instanceof Uint8Array ? reply : undefined);

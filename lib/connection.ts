@@ -38,6 +38,11 @@ export interface ByteConn {
    * undefined where the connection cannot tell, which counts as having waited.
    */
   readonly lastReadWaited?: boolean;
+  /**
+   * Makes a pending `readChunk` (and every later one) return null at once, as at end of input;
+   * writing goes on. Without it a read in progress cannot be cut short.
+   */
+  interruptRead?(): void;
   /** Resolves with how many bytes were handed to the kernel. */
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
@@ -94,6 +99,7 @@ export class LineConnection {
   #closeReason: CloseReason | undefined;
   #closeListeners: Array<(reason: CloseReason) => void> = [];
   #sawEnd = false;
+  #readStopped = false;
 
   constructor(conn: ByteConn, options: LineConnectionOptions) {
     this.#conn = conn;
@@ -163,13 +169,15 @@ export class LineConnection {
    * returns the final unterminated line, if any, and then `null` from then on.
    */
   async readLines(): Promise<Line[] | null> {
-    if (this.#sawEnd || this.isClosed) return null;
+    if (this.#sawEnd || this.#readStopped || this.isClosed) return null;
     let chunk: Uint8Array | null;
     try {
       chunk = await this.#conn.readChunk();
     } catch {
       chunk = null;
     }
+    // Stopped meanwhile: neither these bytes nor a partial line are acted on.
+    if (this.#readStopped) return null;
     if (chunk === null) {
       this.#sawEnd = true;
       const last = this.#splitter.end();
@@ -178,6 +186,15 @@ export class LineConnection {
     this.#receivedBytes += chunk.length;
     const lines = this.#splitter.push(chunk);
     return lines;
+  }
+
+  /**
+   * Stops reading: a `readLines` waiting now, and every later one, returns null as at end of
+   * input (the server is stopping); what is queued for sending still goes out.
+   */
+  stopReading(): void {
+    this.#readStopped = true;
+    this.#conn.interruptRead?.();
   }
 
   /** Queues wire text (one byte per code unit) for sending. */

@@ -21,6 +21,7 @@ export class NodeSocketConn implements ByteConn {
   readonly #chunks: Uint8Array[] = [];
   #backlogBytes = 0;
   #ended = false;
+  #interrupted = false;
   #wakeReader: (() => void) | undefined;
   /** See {@link ByteConn.lastReadWaited}. */
   lastReadWaited = false;
@@ -49,17 +50,22 @@ export class NodeSocketConn implements ByteConn {
     socket.on("error", end); // the close that follows is what the reader sees
   }
 
-  /** The next chunk received, whole, or null at end of input. */
+  /** The next chunk received, whole, or null at end of input (or once reading is interrupted). */
   async readChunk(): Promise<Uint8Array | null> {
     this.lastReadWaited = this.#chunks.length === 0;
-    while (this.#chunks.length === 0) {
-      if (this.#ended) return null;
+    while (this.#chunks.length === 0 || this.#interrupted) {
+      if (this.#ended || this.#interrupted) return null;
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));
     }
     const chunk = this.#chunks.shift()!;
     this.#backlogBytes -= chunk.length;
     if (this.#backlogBytes <= BACKLOG_BYTES_MAX && this.#socket.isPaused()) this.#socket.resume();
     return chunk;
+  }
+
+  interruptRead(): void {
+    this.#interrupted = true;
+    this.#wake();
   }
 
   /** Resolves once the bytes are handed to the kernel. */

@@ -99,7 +99,7 @@ export class HerdService {
       case "IAMAT":
         return this.#iamat(message, line);
       case "WHATSAT":
-        return this.#whatsat(message, line, options.signal);
+        return this.#whatsat(message, line, options);
       case "invalid":
         counters.add("lines_invalid");
         if (logger.isEnabledFor("debug")) {
@@ -163,7 +163,7 @@ export class HerdService {
     return accepts;
   }
 
-  #whatsat(message: WhatsatMessage, line: string, signal: AbortSignal): Reply {
+  #whatsat(message: WhatsatMessage, line: string, options: HandleLineOptions): Reply {
     const held = this.#options.store.get(message.clientId);
     const coordinates = held && parseLocation(parseAtLine(held.atLine)!.location);
     if (held === undefined || coordinates === undefined) {
@@ -193,7 +193,8 @@ export class HerdService {
     const marginMs = Math.min(PROVIDER_DEADLINE_MARGIN_MS_MAX, Math.floor(placesTimeoutMs / 10));
     const providerDeadline = deadlineAfter(placesTimeoutMs - marginMs);
     const clientDeadline = deadlineAfter(placesTimeoutMs);
-    const waiter = AbortSignal.any([clientDeadline.signal, signal]);
+    // Read only now: a session makes its signal on first use, and most WHATSATs need none.
+    const waiter = AbortSignal.any([clientDeadline.signal, options.signal]);
     return places.lookup(query, providerDeadline.signal, waiter).then((body) => {
       clientDeadline.clear();
       // Answered without the waiter giving up: the call itself is over, whoever shared it.

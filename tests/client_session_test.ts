@@ -10,7 +10,7 @@ import type { WaitClock } from "../lib/abortable.ts";
 import { ClientSession } from "../lib/client_session.ts";
 import { type CloseReason, LineConnection } from "../lib/connection.ts";
 import { Counters } from "../lib/counters.ts";
-import type { Reply } from "../lib/service.ts";
+import type { HandleLineOptions, HerdService, Reply } from "../lib/service.ts";
 import { type MemoryConn, memoryConnPair } from "./support/memory_conn.ts";
 import { wireBytes, wireText } from "./support/wire_client.ts";
 import { captureLog } from "./support/captured_log.ts";
@@ -151,7 +151,7 @@ interface Harness {
 }
 
 function startSession(
-  service: Pick<FakeService, "handleLine">,
+  service: Pick<HerdService, "handleLine">,
   options: {
     linesInFlightMax: number;
     outputBytesMax?: number;
@@ -432,7 +432,7 @@ Deno.test("the lines of one read are one log record, split before a wait; every 
 });
 
 /** Answers every line at once, after keeping the thread busy for `busyMs`. */
-class BusyService implements Pick<FakeService, "handleLine"> {
+class BusyService implements Pick<HerdService, "handleLine"> {
   constructor(readonly busyMs: number) {}
 
   handleLine(line: string): Reply {
@@ -482,4 +482,27 @@ Deno.test("a client whose lines are all there already rests for a timer tick aft
   });
   assert.equal(ticked, true, "the session never rested");
   client.end.close();
+});
+
+/** Keeps each line's lookup signal, read when the line is handled as a lookup would read it. */
+class SignalService implements Pick<HerdService, "handleLine"> {
+  readonly signals: AbortSignal[] = [];
+
+  handleLine(_line: string, options: HandleLineOptions): Reply {
+    this.signals.push(options.signal);
+    return new Promise(() => {});
+  }
+}
+
+Deno.test("a pending lookup's signal aborts when the connection closes (the idle timeout, say)", async () => {
+  const service = new SignalService();
+  const { client, session } = startSession(service, { linesInFlightMax: 4 });
+  await client.send(["WHATSAT kiwi 10 5", "WHATSAT kiwi 10 6"]);
+  await settle();
+  assert.equal(service.signals.length, 2);
+  assert.equal(service.signals[1], service.signals[0], "one signal per session");
+  assert.equal(service.signals[0].aborted, false);
+  session.connection.close("idle timeout");
+  await settle();
+  assert.equal(service.signals[0].aborted, true);
 });

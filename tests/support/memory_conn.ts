@@ -23,6 +23,7 @@ export class MemoryConn implements ByteConn {
   #wakeReader: (() => void) | undefined;
   #wakeWriters: Array<() => void> = [];
   lastReadWaited = false;
+  #interrupted = false;
 
   constructor(port: number, receiveBytesMax: number) {
     this.remoteAddr = { transport: "tcp", hostname: "memory", port };
@@ -41,8 +42,8 @@ export class MemoryConn implements ByteConn {
 
   async readChunk(): Promise<Uint8Array | null> {
     this.lastReadWaited = this.#chunks.length === 0;
-    while (this.#chunks.length === 0) {
-      if (this.#inputEnded || this.#closed) return null;
+    while (this.#chunks.length === 0 || this.#interrupted) {
+      if (this.#inputEnded || this.#closed || this.#interrupted) return null;
       await new Promise<void>((resolve) => (this.#wakeReader = resolve));
     }
     const chunk = this.#chunks.shift()!;
@@ -64,6 +65,12 @@ export class MemoryConn implements ByteConn {
     receiver.#unreadBytes += bytes.length;
     receiver.#wake();
     return bytes.length;
+  }
+
+  /** Makes a pending read and every later one return null, as the server's stop does. */
+  interruptRead(): void {
+    this.#interrupted = true;
+    this.#wake();
   }
 
   /** Ends what the other end reads (after the bytes already written), like shutdown(SHUT_WR). */
