@@ -10,7 +10,7 @@
  * dropped once they are as many as the clients (so an update costs O(1) amortised however
  * many clients are stored).
  *
- * Memory: no JavaScript object or string per client. AT lines are bytes in one arena (see
+ * Memory: no JavaScript object or string per client. AT lines are bytes in an arena (see
  * {@link ByteArena}); per client the rest is a few numbers in typed arrays (the record's
  * place, sequence number, source and id hash), an index entry and its journal entries.
  * A line becomes a string only when it is read (`get`, `changesAfter`). `storeBytesMax`
@@ -34,16 +34,22 @@ const INDEX_ENTRIES_MIN = 1024;
 const INDEX_LOAD_MAX = 0.5;
 /** Slots (clients) room is made for at first; the per-slot arrays double from there. */
 const SLOTS_MIN = 1024;
-/** Arena bytes at first. */
-const ARENA_BYTES_MIN = 64 * 1024;
-/** The arena grows by this factor when full (the room beyond what is used is not touched). */
-const ARENA_GROWTH = 2;
+/** The arena's blocks (see {@link ByteArena}). */
+const ARENA_BLOCK_BYTES = 1024 * 1024;
+/** A place is its block's number times this, plus its offset in the block. */
+const BLOCK_PLACE_STRIDE = 2 ** 32;
 /** The arena is compacted once its garbage is this share of its live bytes… */
 const ARENA_GARBAGE_SHARE_MAX = 1 / 3;
 /** …and at least this many bytes. */
 const ARENA_GARBAGE_BYTES_MIN = 1024 * 1024;
 /** A record in the arena: the slot (4 bytes), the AT line's length (4), then the line. */
 const RECORD_HEADER_BYTES = 8;
+/**
+ * A line takes room in steps of this many bytes, so that a client's next line — most often as
+ * long as its last — overwrites it in place instead of leaving garbage: compacting a store of
+ * many busy clients was a stall of tens of ms every few seconds.
+ */
+const LINE_ROOM_STEP_BYTES = 8;
 /** Ids encoded for a lookup in a buffer kept for it, up to this length (longer: a new one). */
 const SCRATCH_BYTES = 64 * 1024;
 /** Sources (a client, then each neighbour) a per-slot 16-bit number can name. */
@@ -68,9 +74,8 @@ export const STORED_CLIENT_OVERHEAD_BYTES = 100;
 
 /**
  * The bytes one client counts toward `storeBytesMax`: its AT line twice — the arena holds at
- * most 4/3 of its live lines with the garbage of replaced ones, and twice them for a moment
- * while it grows (see {@link ByteArena}; beyond a fixed 1 MiB of garbage) — and the fixed
- * overhead.
+ * most 4/3 of its live lines with the garbage of replaced ones, beyond a fixed 2 MiB (see
+ * {@link ByteArena}), and each line's room is rounded up to 8 bytes — and the fixed overhead.
  */
 export function storedClientBytes(update: ClientUpdate): number {
   return lineCostBytes(update.atLine.length);
@@ -193,6 +198,11 @@ export class ClientStore {
     return this.#bytes;
   }
 
+  /** Clients the per-client arrays have room for now (see `reserve`). */
+  get clientRoom(): number {
+    return this.#hashes.length;
+  }
+
   /** The bytes the arena of AT lines holds now, garbage and room to grow included. */
   get arenaBytes(): number {
     return this.#arena.capacity;
@@ -204,20 +214,19 @@ export class ClientStore {
   }
 
   /**
-   * Makes room at once for `clients` more clients whose AT lines take `atLineBytes` in all:
-   * a restart knows about how much it will restore, and growing step by step would touch
-   * fresh memory several times over (on a VM the first touch of a page costs more than the
-   * copy). Room never used costs address space, not memory.
+   * Makes room at once in the per-client arrays for `clients` more clients: a restart knows
+   * about how many it will restore, and growing step by step would copy and touch fresh
+   * memory several times over (on a VM the first touch of a page costs more than the copy).
+   * Room never used costs address space, not memory. (The arena of lines grows by blocks,
+   * never copied.)
    */
-  reserve(options: { clients: number; atLineBytes: number }): void {
+  reserve(options: { clients: number }): void {
     // No more than the bounds let in: a file of stale records makes no room for its count.
     const clients = Math.min(options.clients, this.#clientsMax - this.#size);
-    const atLineBytes = Math.min(options.atLineBytes, Math.floor(this.#storeBytesMax / 2));
     const slots = this.#size + clients;
     if (slots > this.#hashes.length) this.#growSlots(slots);
     const entries = this.#journalLength + clients;
     if (entries > this.#journalSlots.length) this.#growJournal(entries);
-    this.#arena.reserve(atLineBytes + clients * RECORD_HEADER_BYTES);
   }
 
   get(clientId: string): StoredUpdate | undefined {
@@ -295,8 +304,10 @@ export class ClientStore {
     this.#bytes += addedBytes;
     this.#lastSeq += 1;
     const slot = found < 0 ? this.#addSlot(hash, -1 - found) : found;
-    if (found >= 0) this.#discard(slot);
-    this.#places[slot] = this.#arena.append(line, slot);
+    if (found < 0 || !this.#arena.replace(this.#places[slot], line)) {
+      if (found >= 0) this.#discard(slot);
+      this.#places[slot] = this.#arena.append(line, slot);
+    }
     this.#seqs[slot] = this.#lastSeq;
     this.#sourceIndexes[slot] = sourceIndex;
     this.#journal(slot);
@@ -431,110 +442,188 @@ export class ClientStore {
 }
 
 /**
- * The AT lines of a store as bytes in one growable buffer: each record a header (the
- * owner's slot, the line's length) and the line. A replaced line stays behind as garbage
- * until a compaction slides the live records down over it.
+ * The AT lines of a store as bytes in blocks of 1 MiB: each record a header (the owner's slot,
+ * the line's length) and the line, in the room {@link lineRoomOf} gives it. A record's place
+ * is its block's number times 2^32 plus its offset there. Records are appended to the last
+ * block; a full block is never copied or grown — a new one is started — so a growing store
+ * has no stall (doubling one buffer of 32 MB stalled the server for 46 ms, the copy writing
+ * fresh pages). A line replaced by one of the same room is overwritten in place; otherwise the
+ * old record stays behind as garbage.
  *
- * Bounds, with L the bytes of its live records: garbage is reclaimed as soon as it is a
- * third of L and at least 1 MiB, so no more than 4/3 L + 1 MiB is ever written. The capacity
- * doubles when full, but only bytes written take memory — the room beyond is zero pages the
- * system does not back — and a compaction leaves its pages for the next records. So the arena
- * holds at most 4/3 of the most its records ever were, plus 1 MiB, and while it grows, for a
- * moment, the old copy too: twice the lines, what {@link storedClientBytes} counts. A
- * compaction costs O(bytes held) and comes after a third of that was replaced, so each byte
- * stored costs O(1) amortised however lines vary in length.
+ * Bounds, with L the bytes of the live records: whenever garbage (replaced records and the
+ * unused tails of full blocks) is at least a third of L and 1 MiB, the block with the most of
+ * it is compacted — its live records moved to the end, the block freed. That block holds at
+ * least the average share of garbage, a quarter, so each compaction frees at least 256 KiB
+ * while moving at most 1 MiB (about a millisecond), and garbage stays within a third of L,
+ * 1 MiB and one block: the arena holds at most 4/3 L + 2 MiB, which {@link storedClientBytes}
+ * counts with room to spare (twice the lines).
  */
 class ByteArena {
-  #bytes = new Uint8Array(ARENA_BYTES_MIN);
+  /** The blocks by number; a compacted one is empty until its number is used again. */
+  readonly #blocks: Uint8Array<ArrayBuffer>[] = [];
   /** The same bytes, to read a line as text. */
-  #text = Buffer.from(this.#bytes.buffer);
-  #used = 0;
+  readonly #texts: Buffer[] = [];
+  /** Per block: bytes of records written (live or not). */
+  readonly #usedBytes: number[] = [];
+  /** Per block: bytes of its records that are garbage, and its unused tail once it is full. */
+  readonly #garbageBytes: number[] = [];
+  /** Numbers of compacted blocks, to reuse. */
+  readonly #freeBlocks: number[] = [];
+  /** The block records are appended to; -1 before the first. */
+  #last = -1;
+  #allocatedBytes = 0;
   #garbage = 0;
+  #live = 0;
 
+  /** Bytes of the blocks held. */
   get capacity(): number {
-    return this.#bytes.length;
+    return this.#allocatedBytes;
   }
 
-  /** The line of the record at `place` (a view of the arena: valid until the next append). */
+  /** The line of the record at `place` (a view of its block: valid until a compaction). */
   lineOf(place: number): LineBytes {
-    const start = place + RECORD_HEADER_BYTES;
-    return { bytes: this.#bytes, start, end: start + readUint32(this.#bytes, place + 4) };
+    const bytes = this.#blocks[blockOf(place)];
+    const start = offsetOf(place) + RECORD_HEADER_BYTES;
+    return { bytes, start, end: start + readUint32(bytes, start - 4) };
   }
 
   textOf(place: number): string {
     const line = this.lineOf(place);
-    return this.#text.toString("latin1", line.start, line.end);
+    return this.#texts[blockOf(place)].toString("latin1", line.start, line.end);
   }
 
   /**
    * Counts the record at `place` as garbage (its slot must no longer point to it), and
-   * compacts once garbage is a third of the live bytes (and past a floor, so a small arena
-   * is not compacted on every replacement): `places` is updated for every record moved.
+   * compacts a block once garbage passes its bound: `places` is updated for every record moved.
    */
   discard(place: number, places: Float64Array): void {
-    this.#garbage += RECORD_HEADER_BYTES + readUint32(this.#bytes, place + 4);
-    const live = this.#used - this.#garbage;
-    if (this.#garbage >= Math.max(ARENA_GARBAGE_BYTES_MIN, live * ARENA_GARBAGE_SHARE_MAX)) {
-      this.#compact(places);
+    const block = blockOf(place);
+    const recordBytes = recordBytesOf(readUint32(this.#blocks[block], offsetOf(place) + 4));
+    this.#addGarbage(block, recordBytes);
+    this.#live -= recordBytes;
+    // The block appended to is not compacted, so its garbage does not count toward the bound.
+    const garbage = this.#garbage - this.#garbageBytes[this.#last];
+    if (garbage >= Math.max(ARENA_GARBAGE_BYTES_MIN, this.#live * ARENA_GARBAGE_SHARE_MAX)) {
+      this.#compactMostGarbage(places);
     }
   }
 
-  /** Grows the arena to hold `bytes` more at once. */
-  reserve(bytes: number): void {
-    if (this.#used + bytes > this.#bytes.length) this.#resize(this.#used + bytes);
+  /** Appends a record of `line` for `slot` and returns its place. */
+  append(line: LineBytes, slot: number): number {
+    const recordBytes = recordBytesOf(line.end - line.start);
+    const last = this.#last;
+    if (last === -1 || this.#usedBytes[last] + recordBytes > this.#blocks[last].length) {
+      this.#startBlock(recordBytes);
+    }
+    const block = this.#last;
+    const offset = this.#usedBytes[block];
+    writeUint32(this.#blocks[block], offset, slot);
+    const place = block * BLOCK_PLACE_STRIDE + offset;
+    this.#writeLine(place, line);
+    this.#usedBytes[block] += recordBytes;
+    this.#live += recordBytes;
+    return place;
   }
 
   /**
-   * Appends a record of `line` for `slot` and returns its place. Making room may compact
-   * the arena: `places` (per slot) is then updated for every record moved.
+   * Overwrites the line of the record at `place` with `line` if it takes the same room (see
+   * {@link LINE_ROOM_STEP_BYTES}); false, changing nothing, if it does not.
    */
-  append(line: LineBytes, slot: number): number {
-    const length = line.end - line.start;
-    const recordBytes = RECORD_HEADER_BYTES + length;
-    const needed = this.#used + recordBytes;
-    if (needed > this.#bytes.length) {
-      this.#resize(Math.max(needed, Math.ceil(this.#bytes.length * ARENA_GROWTH)));
-    }
-    const place = this.#used;
-    const bytes = this.#bytes;
-    writeUint32(bytes, place, slot);
-    writeUint32(bytes, place + 4, length);
-    const target = place + RECORD_HEADER_BYTES - line.start;
+  replace(place: number, line: LineBytes): boolean {
+    const heldLength = readUint32(this.#blocks[blockOf(place)], offsetOf(place) + 4);
+    if (lineRoomOf(line.end - line.start) !== lineRoomOf(heldLength)) return false;
+    this.#writeLine(place, line);
+    return true;
+  }
+
+  /** Writes the length and bytes of `line` into the record at `place`. */
+  #writeLine(place: number, line: LineBytes): void {
+    const bytes = this.#blocks[blockOf(place)];
+    const offset = offsetOf(place);
+    writeUint32(bytes, offset + 4, line.end - line.start);
+    const target = offset + RECORD_HEADER_BYTES - line.start;
     // A loop, not `set(subarray)`: a view per line is garbage, and of a Buffer a costly one.
     for (let index = line.start; index < line.end; index++) {
       bytes[target + index] = line.bytes[index];
     }
-    this.#used += recordBytes;
-    return place;
   }
 
-  #resize(bytes: number): void {
-    this.#bytes = grown(this.#bytes, this.#used, bytes);
-    this.#text = Buffer.from(this.#bytes.buffer);
+  /** Starts a block for records to be appended to: 1 MiB, or one record's if it is larger. */
+  #startBlock(recordBytes: number): void {
+    const last = this.#last;
+    // The tail the last block will never fill is garbage, to be reclaimed like any.
+    if (last !== -1) this.#addGarbage(last, this.#blocks[last].length - this.#usedBytes[last]);
+    const block = this.#freeBlocks.pop() ?? this.#blocks.length;
+    const bytes = new Uint8Array(Math.max(ARENA_BLOCK_BYTES, recordBytes));
+    this.#blocks[block] = bytes;
+    this.#texts[block] = Buffer.from(bytes.buffer);
+    this.#usedBytes[block] = 0;
+    this.#garbageBytes[block] = 0;
+    this.#allocatedBytes += bytes.length;
+    this.#last = block;
   }
 
-  /** Slides every live record down over the garbage, in runs, and updates their places. */
-  #compact(places: Float64Array): void {
-    const bytes = this.#bytes;
-    let written = 0;
-    let runStart = 0;
-    let place = 0;
-    while (place < this.#used) {
-      const slot = readUint32(bytes, place);
-      const recordBytes = RECORD_HEADER_BYTES + readUint32(bytes, place + 4);
-      if (places[slot] === place) {
-        places[slot] = written + (place - runStart);
-      } else {
-        bytes.copyWithin(written, runStart, place);
-        written += place - runStart;
-        runStart = place + recordBytes;
-      }
-      place += recordBytes;
+  #addGarbage(block: number, bytes: number): void {
+    this.#garbageBytes[block] += bytes;
+    this.#garbage += bytes;
+  }
+
+  /**
+   * Moves the live records of the block with the most garbage (not the one appended to) to
+   * the end, updating their places, and frees it.
+   */
+  #compactMostGarbage(places: Float64Array): void {
+    let worst = -1;
+    for (let block = 0; block < this.#blocks.length; block++) {
+      if (block === this.#last || this.#blocks[block].length === 0) continue;
+      if (worst === -1 || this.#garbageBytes[block] > this.#garbageBytes[worst]) worst = block;
     }
-    bytes.copyWithin(written, runStart, this.#used);
-    this.#used = written + (this.#used - runStart);
-    this.#garbage = 0;
+    if (worst === -1) return;
+    const bytes = this.#blocks[worst];
+    this.#blocks[worst] = EMPTY_BLOCK; // first: the moved records must not land in it
+    for (let offset = 0; offset < this.#usedBytes[worst];) {
+      const slot = readUint32(bytes, offset);
+      const length = readUint32(bytes, offset + 4);
+      const place = worst * BLOCK_PLACE_STRIDE + offset;
+      if (places[slot] === place) {
+        const start = offset + RECORD_HEADER_BYTES;
+        this.#live -= recordBytesOf(length);
+        places[slot] = this.append({ bytes, start, end: start + length }, slot);
+      }
+      offset += recordBytesOf(length);
+    }
+    this.#garbage -= this.#garbageBytes[worst];
+    this.#allocatedBytes -= bytes.length;
+    this.#texts[worst] = EMPTY_TEXT;
+    this.#usedBytes[worst] = 0;
+    this.#garbageBytes[worst] = 0;
+    this.#freeBlocks.push(worst);
+    released(bytes);
   }
+}
+
+/** What a freed block's number holds until it is used again. */
+const EMPTY_BLOCK: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+const EMPTY_TEXT = Buffer.alloc(0);
+
+/** A place's block number (places are integers below 2^53: the quotient truncates to it). */
+function blockOf(place: number): number {
+  return (place / BLOCK_PLACE_STRIDE) >>> 0;
+}
+
+/** A place's offset in its block: its low 32 bits. */
+function offsetOf(place: number): number {
+  return place >>> 0;
+}
+
+/** The room a line of `length` bytes takes in the arena. */
+function lineRoomOf(length: number): number {
+  return Math.ceil(length / LINE_ROOM_STEP_BYTES) * LINE_ROOM_STEP_BYTES;
+}
+
+/** The bytes a record whose line has `length` bytes takes in the arena, header included. */
+function recordBytesOf(length: number): number {
+  return RECORD_HEADER_BYTES + lineRoomOf(length);
 }
 
 /** The unsigned 32-bit number at `at`, little-endian. */

@@ -158,10 +158,9 @@ export function updateLogPath(dataDir: string, serverName: string): string {
 /** The shortest record a file can hold: `AT a +0.000000000 b +0+0 0` with its prefix and `\n`. */
 const RECORD_BYTES_MIN = RECORD_PREFIX_BYTES + "AT a +0.000000000 b +0+0 0".length + 1;
 
-/** At most how many records the file at `path` holds, and bytes of AT lines in them. */
+/** At most how many records the file at `path` holds. */
 export interface RecordRoom {
   clients: number;
-  atLineBytes: number;
 }
 
 /**
@@ -171,9 +170,9 @@ export interface RecordRoom {
 export async function recordRoomOf(path: string): Promise<RecordRoom> {
   try {
     const { size } = await Deno.stat(path);
-    return { clients: Math.floor(size / RECORD_BYTES_MIN), atLineBytes: size };
+    return { clients: Math.floor(size / RECORD_BYTES_MIN) };
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { clients: 0, atLineBytes: 0 };
+    if (error instanceof Deno.errors.NotFound) return { clients: 0 };
     throw error;
   }
 }

@@ -513,20 +513,21 @@ Deno.test("ClientStore.restore() refuses past clientsMax and storeBytesMax like 
 });
 
 Deno.test("ClientStore.reserve() makes room without changing what is held", () => {
-  const store = new ClientStore({ clientsMax: CLIENTS_MAX });
+  const store = new ClientStore({ clientsMax: 10_000 });
   store.offer(update("a", "1"));
-  store.reserve({ clients: 500, atLineBytes: 1_000_000 });
-  assert.ok(store.arenaBytes >= 1_000_000);
-  for (let i = 0; i < 500; i++) restoreText(store, update(`c${i}`, "1").atLine);
-  assert.equal(store.size, 501);
+  store.reserve({ clients: 5000 });
+  assert.ok(store.clientRoom >= 5001, `room for ${store.clientRoom}`);
+  for (let i = 0; i < 5000; i++) restoreText(store, update(`c${i}`, "1").atLine);
+  assert.equal(store.size, 5001);
+  assert.ok(store.clientRoom < 2 * 5001, "the arrays grew again past what was reserved");
   assert.equal(store.get("a")?.atLine, update("a", "1").atLine);
-  assert.equal(store.get("c499")?.seq, 501);
+  assert.equal(store.get("c4999")?.seq, 5001);
 });
 
-Deno.test("ClientStore.reserve() makes no more room than clientsMax and storeBytesMax let in", () => {
-  const store = new ClientStore({ clientsMax: 10, storeBytesMax: 2_000_001 });
-  store.reserve({ clients: 10_000_000, atLineBytes: 1_000_000_000 });
-  assert.ok(store.arenaBytes <= 1_000_000 + 10 * 8, `arena ${store.arenaBytes} bytes`);
+Deno.test("ClientStore.reserve() makes no more room than clientsMax lets in", () => {
+  const store = new ClientStore({ clientsMax: 2000 });
+  store.reserve({ clients: 10_000_000 });
+  assert.ok(store.clientRoom <= 2048, `room for ${store.clientRoom}`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -558,6 +559,32 @@ Deno.test("ClientStore: one client replaced many times with lines of varying len
   );
 });
 
+Deno.test("ClientStore: clients whose new lines are as long as their last are updated in place, the arena never growing", () => {
+  const clients = 1000;
+  const store = new ClientStore({ clientsMax: clients });
+  for (let client = 0; client < clients; client++) {
+    store.offer(lineOfLength(`c${client}`, 1_000_000, 40));
+  }
+  const arenaBytes = store.arenaBytes;
+  // 100 rounds of one more update per client: ~7 MB of lines, 7 times the first arena.
+  for (let time = 1_000_001; time <= 1_000_100; time++) {
+    for (let client = 0; client < clients; client++) {
+      assert.equal(store.offer(lineOfLength(`c${client}`, time, 40)), "stored");
+    }
+  }
+  assert.equal(store.arenaBytes, arenaBytes);
+  assert.equal(store.get("c999")?.atLine, lineOfLength("c999", 1_000_100, 40).atLine);
+  assert.equal(store.get("c0")?.seq, clients * 101 - (clients - 1));
+  // A line that needs more room moves to the end of the arena; the next one as long stays there.
+  store.offer(lineOfLength("c0", 2_000_000, 100));
+  store.offer(lineOfLength("c0", 2_000_001, 100));
+  assert.equal(store.get("c0")?.atLine, lineOfLength("c0", 2_000_001, 100).atLine);
+  assert.deepEqual(
+    [...store.atLines()].slice(-1),
+    [lineOfLength("c0", 2_000_001, 100).atLine],
+  );
+});
+
 Deno.test("ClientStore: many clients replaced with lines of varying length keep every latest line through compactions", () => {
   const clients = 2000;
   const store = new ClientStore({ clientsMax: clients });
@@ -581,6 +608,31 @@ Deno.test("ClientStore: many clients replaced with lines of varying length keep 
   // capacity at most double that. Without compaction it would be all 30 rounds (~21 MB).
   const boundBytes = 2 * ((4 / 3) * liveBytesMax + 1024 * 1024);
   assert.ok(store.arenaBytes <= boundBytes, `arena ${store.arenaBytes} > ${boundBytes}`);
+});
+
+Deno.test("ClientStore: across many arena blocks, replaced lines of every length keep the latest of each client, within the bound", () => {
+  const clients = 20_000;
+  const store = new ClientStore({ clientsMax: clients });
+  const latest = new Map<string, string>();
+  let arenaBytesMax = 0;
+  let liveBytesMax = 0;
+  for (let round = 1; round <= 8; round++) {
+    for (let i = 0; i < clients; i++) {
+      const client = (i * 7919 + round * 13) % clients;
+      const line = lineOfLength(`c${client}`, round, (client * round * 97) % 500);
+      assert.equal(store.offer(line), "stored");
+      latest.set(line.clientId, line.atLine);
+    }
+    const liveBytes = [...latest.values()].reduce((sum, line) => sum + line.length + 16, 0);
+    liveBytesMax = Math.max(liveBytesMax, liveBytes);
+    arenaBytesMax = Math.max(arenaBytesMax, store.arenaBytes);
+  }
+  for (const [clientId, atLine] of latest) assert.equal(store.get(clientId)?.atLine, atLine);
+  assert.equal(store.size, clients);
+  // 4/3 of the live records, 1 MiB of garbage and the block appended to, one block of slack.
+  const boundBytes = (4 / 3) * liveBytesMax + 3 * 1024 * 1024;
+  assert.ok(liveBytesMax > 4 * 1024 * 1024, "the records span several blocks");
+  assert.ok(arenaBytesMax <= boundBytes, `arena ${arenaBytesMax} > ${boundBytes}`);
 });
 
 Deno.test("ClientStore: a walk of changes in progress reads the right lines across a compaction", () => {
