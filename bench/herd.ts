@@ -1,12 +1,14 @@
 /**
  * Herd servers for the benchmark: herd.json files in the run's temporary directory, one
- * server started as `deno run -A main.ts --name NAME --config FILE --log-dir DIR` (pinned to
- * the servers' core, at the default log level), and the waits that tell it is ready:
- * listening, its offline data set loaded, its neighbours linked.
+ * server started as `deno run -A <runtime flags> main.ts --name NAME --config FILE --log-dir
+ * DIR` (the flags every launcher uses; pinned to the servers' core, at the default log level),
+ * and the waits that tell it is ready: listening, its offline data set loaded, its neighbours
+ * linked.
  */
 import { DEFAULT_LINKS, DEFAULT_SERVER_NAMES } from "../lib/config.ts";
 import { pollUntil, type Processes, type Started } from "./processes.ts";
 import { LineClient, withClient } from "./wire.ts";
+import { SERVER_RUNTIME_FLAGS } from "../scripts/permissions.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const REPO_DIR = new URL("../", import.meta.url).pathname;
@@ -83,6 +85,7 @@ export async function startServer(
     args: [
       "run",
       "-A",
+      ...SERVER_RUNTIME_FLAGS,
       MAIN,
       "--name",
       options.name,

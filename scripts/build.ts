@@ -4,13 +4,14 @@
  * `deno compile` needs the `denort` runtime: it is downloaded where that works, taken from
  * `DENORT_BIN=/path/to/denort` when set, and otherwise the build fails with one line saying so.
  */
-import { SERVER_PERMISSIONS } from "./permissions.ts";
+import { SERVER_PERMISSIONS, SERVER_RUNTIME_FLAGS } from "./permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
 const args = [
   "compile",
   ...SERVER_PERMISSIONS,
+  ...SERVER_RUNTIME_FLAGS,
   "--output",
   `${root}herd`,
   `${root}main.ts`,

@@ -5,7 +5,7 @@
  * Warnings about the whole herd (no HERD_SECRET, links that do not connect every server)
  * are printed here once; each server only logs them.
  */
-import { SERVER_PERMISSIONS } from "./permissions.ts";
+import { SERVER_PERMISSIONS, SERVER_RUNTIME_FLAGS } from "./permissions.ts";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { peerSecretWarnings } from "../lib/peer_auth.ts";
@@ -33,7 +33,15 @@ const children = [...config.servers.keys()].map((name) => {
   // Detached: a terminal's Ctrl-C reaches only this process, which passes it on exactly once
   // (a server treats a second signal as "exit now").
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...SERVER_PERMISSIONS, MAIN, "--name", name, ...Deno.args],
+    args: [
+      "run",
+      ...SERVER_PERMISSIONS,
+      ...SERVER_RUNTIME_FLAGS,
+      MAIN,
+      "--name",
+      name,
+      ...Deno.args,
+    ],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
