@@ -8,6 +8,7 @@
  */
 import { formatRecord } from "../lib/update_log.ts";
 import { MAIN } from "./herd.ts";
+import { SERVER_RUNTIME_FLAGS } from "../scripts/permissions.ts";
 import { delay, Processes, statusKb } from "./processes.ts";
 
 const CLIENTS = Number(Deno.args[0] ?? 1_000_000);
@@ -15,6 +16,8 @@ const PORT = Number(Deno.args[1] ?? 24501);
 const RECORDS_PER_WRITE = 10_000;
 const CONNECT_RETRY_MS = 10;
 const ANSWER_TIMEOUT_MS = 60_000;
+/** Looks at the log for the load line, CONNECT_RETRY_MS apart (2 s in all). */
+const LOG_LINE_ATTEMPTS_MAX = 200;
 
 /** Client `index`'s AT line: distinct ids, times and places. */
 function atLine(index: number): string {
@@ -66,6 +69,17 @@ async function firstAnswer(): Promise<void> {
   throw new Error(`no AT within ${ANSWER_TIMEOUT_MS} ms`);
 }
 
+/** The server's line saying what it loaded; logs are written in batches, so it may come late. */
+async function loadLine(logPath: string): Promise<string> {
+  for (let attempt = 0; attempt < LOG_LINE_ATTEMPTS_MAX; attempt++) {
+    const log = await Deno.readTextFile(logPath).catch(() => "");
+    const line = log.split("\n").find((line) => line.includes(" clients from "));
+    if (line !== undefined) return line;
+    await delay(CONNECT_RETRY_MS);
+  }
+  return "no load line";
+}
+
 const dir = await Deno.makeTempDir({ prefix: "herd-restart-" });
 const processes = new Processes();
 try {
@@ -80,7 +94,7 @@ try {
     label: "herd Hill",
     command: Deno.execPath(),
     args: [
-      ...["run", "-A", MAIN, "--name", "Hill", "--config", config],
+      ...["run", "-A", ...SERVER_RUNTIME_FLAGS, MAIN, "--name", "Hill", "--config", config],
       ...["--data-dir", dir, "--log-dir", dir, "--monitor", "off"],
     ],
     core: navigator.hardwareConcurrency > 1 ? "0" : undefined,
@@ -88,8 +102,7 @@ try {
   await firstAnswer();
   const answeredMs = performance.now() - startedMs;
   const rssKb = statusKb(server.pid, "VmRSS") ?? 0;
-  const log = await Deno.readTextFile(`${dir}/Hill.log`);
-  const loaded = log.split("\n").find((line) => line.includes(" clients from ")) ?? "no load line";
+  const loaded = await loadLine(`${dir}/Hill.log`);
   console.log(
     `${CLIENTS} clients: first answer ${Math.round(answeredMs)} ms from spawn, RSS ${
       Math.round(rssKb / 1024)
