@@ -203,13 +203,22 @@ Deno.test("an IAMAT is answered with the exact skew for any clock and client tim
   );
 });
 
-/** A time of the grammar with up to 80 digits before the point, and its exact nanoseconds. */
-const longTime = fc
-  .tuple(
-    fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 80 }),
-    fc.option(fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 9 })),
-  )
-  .map(([whole, fraction]) => (fraction === null ? whole : `${whole}.${fraction}`));
+/** A time of the grammar with 1 to `wholeDigitsMax` digits before the point. */
+function timeOfGrammar(wholeDigitsMax: number): fc.Arbitrary<string> {
+  return fc
+    .tuple(
+      fc.string({
+        unit: fc.constantFrom(..."0123456789"),
+        minLength: 1,
+        maxLength: wholeDigitsMax,
+      }),
+      fc.option(fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 9 })),
+    )
+    .map(([whole, fraction]) => (fraction === null ? whole : `${whole}.${fraction}`));
+}
+
+/** A time of the grammar with up to 80 digits before the point. */
+const longTime = timeOfGrammar(80);
 
 Deno.test("formatSkew() agrees with BigInt arithmetic for long times and any clock", () => {
   fc.assert(
@@ -220,13 +229,8 @@ Deno.test("formatSkew() agrees with BigInt arithmetic for long times and any clo
   );
 });
 
-/** A time of the grammar with 1–17 digits before the point: either side of 15, where doubles stop being exact. */
-const timeAroundDoubles = fc
-  .tuple(
-    fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 17 }),
-    fc.option(fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 9 })),
-  )
-  .map(([whole, fraction]) => (fraction === null ? whole : `${whole}.${fraction}`));
+/** 1–17 digits before the point: either side of 15, where doubles stop being exact. */
+const timeAroundDoubles = timeOfGrammar(17);
 
 Deno.test("formatSkew() agrees with BigInt arithmetic either side of the limits of its double-precision path", () => {
   const clock = fc.oneof(

@@ -37,16 +37,23 @@ interface Harness {
 }
 
 function harness(
-  options: { answer?: Answer; clientsMax?: number; placesTimeoutMs?: number; nowNs?: bigint } = {},
+  options: {
+    answer?: Answer;
+    /** Instead of one answering with `answer`. */
+    provider?: PlacesProvider | ImmediatePlacesProvider;
+    clientsMax?: number;
+    placesTimeoutMs?: number;
+    nowNs?: bigint;
+  } = {},
 ): Harness {
   const store = new ClientStore({ clientsMax: options.clientsMax ?? 1000 });
   const floods: StoredUpdate[] = [];
   const queries: PlacesQuery[] = [];
   const counters = new Counters();
   const answer = options.answer ?? answers.twenty;
-  const provider: PlacesProvider = {
+  const provider = options.provider ?? {
     name: "offline",
-    lookup: (query) => {
+    lookup: (query: PlacesQuery) => {
       queries.push(query);
       return answer(query);
     },
@@ -467,8 +474,6 @@ Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when the provider outl
 });
 
 Deno.test("HerdService formats an immediate answer once per query: a repeated WHATSAT gets the same bytes without asking again", async () => {
-  const store = new ClientStore({ clientsMax: 1000 });
-  const counters = new Counters();
   const asked: PlacesQuery[] = [];
   const provider: ImmediatePlacesProvider = {
     name: "offline",
@@ -478,16 +483,7 @@ Deno.test("HerdService formats an immediate answer once per query: a repeated WH
       return okBody(20);
     },
   };
-  const service = new HerdService({
-    serverName: SERVER,
-    store,
-    places: new SharedLookups(provider, counters),
-    placesTimeoutMs: 5000,
-    clockNs: () => NOW_NS,
-    flood: () => {},
-    logger: getLogger(["test"]),
-    counters,
-  });
+  const { service, counters } = harness({ provider });
   await wire(
     service.handleLine("IAMAT kiwi +34.068930-118.445127 1621464827.959498503", { signal: live() }),
   );
