@@ -47,26 +47,22 @@ const READER_STALL_MS = 1000;
 class LineHandling implements HandleLineOptions {
   tooLong = false;
   readonly #stopSignal: AbortSignal;
+  /** Aborted when the client goes; made with the signal, or by the going if that comes first. */
   #gone: AbortController | undefined;
   #signal: AbortSignal | undefined;
-  #clientGone = false;
 
   constructor(stopSignal: AbortSignal) {
     this.#stopSignal = stopSignal;
   }
 
   get signal(): AbortSignal {
-    if (this.#signal === undefined) {
-      this.#gone = new AbortController();
-      if (this.#clientGone) this.#gone.abort();
-      this.#signal = AbortSignal.any([this.#gone.signal, this.#stopSignal]);
-    }
+    this.#gone ??= new AbortController();
+    this.#signal ??= AbortSignal.any([this.#gone.signal, this.#stopSignal]);
     return this.#signal;
   }
 
   clientGone(): void {
-    this.#clientGone = true;
-    this.#gone?.abort();
+    (this.#gone ??= new AbortController()).abort();
   }
 }
 

@@ -71,7 +71,7 @@ const NEWLINE = "\n";
 const PROVIDER_DEADLINE_MARGIN_MS_MAX = 5;
 const REPLY_END = "\n\n";
 /** Formatted bodies of immediate answers kept for repeated WHATSATs (see AnswerCache). */
-export const ANSWER_CACHE_BYTES_MAX = 4 * 1024 * 1024;
+const ANSWER_CACHE_BYTES_MAX = 4 * 1024 * 1024;
 
 export class HerdService {
   readonly #options: ServiceOptions;
