@@ -24,7 +24,10 @@ export interface ClientSessionOptions {
   clockMs: () => number;
   /** Aborts every pending lookup (the server is stopping and their grace is over). */
   stopSignal: AbortSignal;
-  /** Times how long a backed-up client may take none of its replies; default the real clock. */
+  /**
+   * Times each line's handling and how long a backed-up client may take none of its replies;
+   * default the real clock.
+   */
   waitClock?: WaitClock;
   /** With a monitor: reply latency by command, from the clock reads this loop takes anyway. */
   metrics?: HerdMetrics;
@@ -119,7 +122,7 @@ export class ClientSession {
     let lines: Line[] | null = firstLines;
     while (lines !== null) {
       // One clock read per line: a line's handling ends where the next one's starts.
-      let handledFromMs = performance.now();
+      let handledFromMs = this.#waitClock.nowMs();
       for (const line of lines) {
         // One read may bring many lines: each waits its turn. The waits are awaited only
         // when needed, so that the replies of one read go out in one write.
@@ -127,19 +130,19 @@ export class ClientSession {
         if (this.#linesInFlightFull) {
           this.#logRead();
           await this.#pauseReading();
-          handledFromMs = performance.now();
+          handledFromMs = this.#waitClock.nowMs();
         }
         if (this.#isBackedUp && !this.#readsNothing) {
           this.#logRead();
           await this.#waitForSlowReader();
-          handledFromMs = performance.now();
+          handledFromMs = this.#waitClock.nowMs();
         }
         if (connection.isClosed) {
           this.#logRead();
           return;
         }
         const reply = this.#handle(line, handledFromMs);
-        const handledToMs = performance.now();
+        const handledToMs = this.#waitClock.nowMs();
         const handledMs = handledToMs - handledFromMs;
         handledFromMs = handledToMs;
         this.#busyMs += handledMs;
@@ -280,7 +283,7 @@ export class ClientSession {
     const { metrics } = this.#options;
     reply.then((bytes) => {
       // One clock read, when the reply is ready; the line's text is read only for its command.
-      metrics?.observeReply(line.text, bytes, (performance.now() - handledFromMs) / 1000);
+      metrics?.observeReply(line.text, bytes, (this.#waitClock.nowMs() - handledFromMs) / 1000);
       slot.bytes = bytes;
       this.#heldBytes += bytes.length;
       this.#logReply(bytes);

@@ -18,7 +18,7 @@ import { captureLog } from "./support/captured_log.ts";
 /**
  * Microtask turns that let every chain one step starts run to its end: everything here is
  * promises and microtasks, so a step's effects are done after these turns, or never — except
- * a session's rest after 2 ms of work, a timer tick, which a busy machine can make it take.
+ * a session's rest after 2 ms of work (on the test's clock), a timer tick.
  */
 const SETTLE_TURNS = 200;
 /** Timer ticks in a settle, each followed by the microtask turns: a rest or two is over. */
@@ -67,13 +67,22 @@ class FakeService {
   }
 }
 
-/** A WaitClock whose sleeps end only when the test says that their time has passed. */
+/**
+ * A WaitClock whose sleeps end only when the test says that their time has passed, and whose
+ * time moves only when the test moves it (`nowMs` times each line's handling).
+ */
 class StepClock implements WaitClock {
   #sleeps: Array<{ wake: () => void; signal: AbortSignal; index: number }> = [];
   #begun = 0;
+  #nowMs = 0;
 
   nowMs(): number {
-    return 0;
+    return this.#nowMs;
+  }
+
+  /** Moves the time on, as work that takes `ms` would. */
+  advance(ms: number): void {
+    this.#nowMs += ms;
   }
 
   sleep(_ms: number, signal: AbortSignal): Promise<void> {
@@ -160,6 +169,8 @@ function startSession(
     serving?: boolean;
     /** Default: a logger nothing is configured for. */
     logger?: Logger;
+    /** Default: a new one. */
+    clock?: StepClock;
   },
 ): Harness {
   const [serverEnd, clientEnd] = memoryConnPair({ receiveBytesMax: options.receiveBytesMax });
@@ -169,7 +180,7 @@ function startSession(
   });
   let closeReason: CloseReason | undefined;
   connection.onClose((reason) => (closeReason = reason));
-  const clock = new StepClock();
+  const clock = options.clock ?? new StepClock();
   const session = new ClientSession(connection, {
     service,
     linesInFlightMax: options.linesInFlightMax,
@@ -431,15 +442,12 @@ Deno.test("the lines of one read are one log record, split before a wait; every 
   assert.ok(all.slice(0, firstPause).some((line) => line.includes(`${lines[0]} -> `)));
 });
 
-/** Answers every line at once, after keeping the thread busy for `busyMs`. */
+/** Answers every line at once, its handling taking `busyMs` on the session's clock. */
 class BusyService implements Pick<HerdService, "handleLine"> {
-  constructor(readonly busyMs: number) {}
+  constructor(readonly clock: StepClock, readonly busyMs: number) {}
 
   handleLine(line: string): Reply {
-    const until = performance.now() + this.busyMs;
-    while (performance.now() < until) {
-      // the work a line costs
-    }
+    this.clock.advance(this.busyMs);
     return wireBytes(`${line}\n`);
   }
 }
@@ -457,8 +465,9 @@ async function tickedDuring(run: () => Promise<void>): Promise<boolean> {
 }
 
 Deno.test("a client that waits for each reply is never made to rest, however long it keeps the session busy", async () => {
-  const service = new BusyService(0.2);
-  const { client } = startSession(service, { linesInFlightMax: 4 });
+  const clock = new StepClock();
+  const service = new BusyService(clock, 0.2);
+  const { client } = startSession(service, { linesInFlightMax: 4, clock });
   const ticked = await tickedDuring(async () => {
     for (const line of BUSY_LINES) {
       await client.send([line]);
@@ -471,8 +480,9 @@ Deno.test("a client that waits for each reply is never made to rest, however lon
 });
 
 Deno.test("a client whose lines are all there already rests for a timer tick after 2 ms of work", async () => {
-  const service = new BusyService(0.2);
-  const { client } = startSession(service, { linesInFlightMax: 4 });
+  const clock = new StepClock();
+  const service = new BusyService(clock, 0.2);
+  const { client } = startSession(service, { linesInFlightMax: 4, clock });
   const ticked = await tickedDuring(async () => {
     for (const line of BUSY_LINES) await client.send([line]);
     client.keepReading();
