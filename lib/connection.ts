@@ -85,6 +85,12 @@ export class DenoConnChunks implements ByteConn {
   }
 }
 
+/** A wait in `drained()`: until this many bytes in all were handed to the kernel. */
+interface DrainWaiter {
+  untilSentBytes: number;
+  wake: () => void;
+}
+
 export class LineConnection {
   readonly #conn: ByteConn;
   readonly remote: string;
@@ -95,7 +101,8 @@ export class LineConnection {
   #sentBytes = 0;
   #receivedBytes = 0;
   #writing = false;
-  #drainWaiters: Array<() => void> = [];
+  /** Each waits until `sentBytes` reaches its mark (or the connection closes). */
+  #drainWaiters: DrainWaiter[] = [];
   #closeReason: CloseReason | undefined;
   #closeListeners: Array<(reason: CloseReason) => void> = [];
   #sawEnd = false;
@@ -217,10 +224,15 @@ export class LineConnection {
     }
   }
 
-  /** Resolves when every queued byte has been handed to the kernel (or the connection closed). */
+  /**
+   * Resolves once every byte queued so far has been handed to the kernel (or the connection
+   * closed). Bytes queued later do not hold it back: a catch-up waiting between its batches on
+   * a link that live floods keep busy was never woken while its outbox never emptied.
+   */
   drained(): Promise<void> {
     if (!this.#writing || this.isClosed) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    const untilSentBytes = this.#sentBytes + this.#unsentBytes;
+    return new Promise((wake) => this.#drainWaiters.push({ untilSentBytes, wake }));
   }
 
   /** Calls `listener` once when the connection closes, with the reason. */
@@ -258,6 +270,7 @@ export class LineConnection {
           offset += written;
           this.#unsentBytes -= written;
           this.#sentBytes += written;
+          this.#wakeDrainWaiters();
         }
       }
     } catch {
@@ -268,7 +281,14 @@ export class LineConnection {
     }
   }
 
+  /** Wakes the waiters whose bytes are all sent; every one once nothing is being written. */
   #wakeDrainWaiters(): void {
-    for (const wake of this.#drainWaiters.splice(0)) wake();
+    const all = !this.#writing || this.isClosed;
+    const waiting: DrainWaiter[] = [];
+    for (const waiter of this.#drainWaiters) {
+      if (all || waiter.untilSentBytes <= this.#sentBytes) waiter.wake();
+      else waiting.push(waiter);
+    }
+    this.#drainWaiters = waiting;
   }
 }
