@@ -53,14 +53,14 @@ export interface AtLineFields {
   time: string;
 }
 
-const SPACE = 0x20;
+export const SPACE = 0x20;
 const TAB = 0x09;
 const VERTICAL_TAB = 0x0b;
 const FORM_FEED = 0x0c;
 const CARRIAGE_RETURN = 0x0d;
-const DIGIT_ZERO = 0x30;
+export const DIGIT_ZERO = 0x30;
 const DIGIT_NINE = 0x39;
-const POINT = 0x2e;
+export const POINT = 0x2e;
 const PLUS = 0x2b;
 const MINUS = 0x2d;
 
@@ -503,8 +503,8 @@ export function isAtLineBytes(bytes: Uint8Array, start: number, end: number): bo
 const LETTER_A = 0x41;
 const LETTER_T = 0x54;
 
-/** The index of the first space at or after `start` (`end` if none). */
-function fieldEnd(bytes: Uint8Array, start: number, end: number): number {
+/** The index of the first space at or after `start` (`end` if none): where a field ends. */
+export function fieldEnd(bytes: Uint8Array, start: number, end: number): number {
   let index = start;
   while (index < end && bytes[index] !== SPACE) index++;
   return index;

@@ -25,6 +25,7 @@
  * loader's buffer straight into the arena, with no string made.
  */
 import { Buffer } from "node:buffer";
+import { DIGIT_ZERO, fieldEnd, POINT, SPACE } from "./protocol.ts";
 
 /** Journal entries kept before stale ones are dropped, beyond two per client. */
 const JOURNAL_ENTRIES_MIN = 1024;
@@ -54,9 +55,6 @@ const LINE_ROOM_STEP_BYTES = 8;
 const SCRATCH_BYTES = 64 * 1024;
 /** Sources (a client, then each neighbour) a per-slot 16-bit number can name. */
 const SOURCES_MAX = 0x10000;
-const SPACE_CODE = 0x20;
-const POINT_CODE = 0x2e;
-const ZERO_CODE = 0x30;
 /** The client id is an AT line's fourth field: three spaces precede it. */
 const SPACES_BEFORE_CLIENT_ID = 3;
 
@@ -337,7 +335,7 @@ export class ClientStore {
     const line = this.#arena.lineOf(this.#places[slot]);
     const start = clientIdStart(line);
     const length = id.end - id.start;
-    if (start + length >= line.end || line.bytes[start + length] !== SPACE_CODE) return false;
+    if (start + length >= line.end || line.bytes[start + length] !== SPACE) return false;
     for (let offset = 0; offset < length; offset++) {
       if (line.bytes[start + offset] !== id.bytes[id.start + offset]) return false;
     }
@@ -657,13 +655,6 @@ function clientIdStart(line: LineBytes): number {
   return start;
 }
 
-/** The index of the first space at or after `start` (`end` if none). */
-function fieldEnd(bytes: Uint8Array, start: number, end: number): number {
-  let index = start;
-  while (index < end && bytes[index] !== SPACE_CODE) index++;
-  return index;
-}
-
 /** An AT line's fourth field: the client id. */
 function clientIdWithin(atLine: string): string {
   let start = 0;
@@ -743,27 +734,27 @@ function compareLines(a: LineBytes, b: LineBytes): number {
 /** An AT line's last field: the client's time as it wrote it. */
 function timeOf(line: LineBytes): LineBytes {
   let start = line.end;
-  while (start > line.start && line.bytes[start - 1] !== SPACE_CODE) start--;
+  while (start > line.start && line.bytes[start - 1] !== SPACE) start--;
   return { bytes: line.bytes, start, end: line.end };
 }
 
 /** Where the whole digits of a time end: at its point, or its end. */
 function pointOf(time: LineBytes): number {
   let index = time.start;
-  while (index < time.end && time.bytes[index] !== POINT_CODE) index++;
+  while (index < time.end && time.bytes[index] !== POINT) index++;
   return index;
 }
 
 /** Where a time's significant whole digits start (one zero is kept for a zero). */
 function wholeStartOf(time: LineBytes, point: number): number {
   let index = time.start;
-  while (index < point - 1 && time.bytes[index] === ZERO_CODE) index++;
+  while (index < point - 1 && time.bytes[index] === DIGIT_ZERO) index++;
   return index;
 }
 
 /** The digit `offset` places after the point, `0` past the last one. */
 function fractionDigit(time: LineBytes, point: number, offset: number): number {
-  return point + offset < time.end ? time.bytes[point + offset] : ZERO_CODE;
+  return point + offset < time.end ? time.bytes[point + offset] : DIGIT_ZERO;
 }
 
 /** Two times of the grammar (`digits[.digits]`) compared as exact decimals. */
