@@ -12,11 +12,14 @@
  *
  * Memory: no JavaScript object or string per client. AT lines are bytes in an arena (see
  * {@link ByteArena}); per client the rest is a few numbers in typed arrays (the record's
- * place, sequence number, source and id hash), an index entry and its journal entries.
+ * place, sequence number, source and id hash), an index entry and its journal entries. None
+ * of it is ever copied to grow: the arrays grow by chunks ({@link NumberChunks}) and the
+ * index doubles a few entries at a time ({@link SlotIndex}) — a store growing past 256k
+ * clients under load stalled its server 13–18 ms per array doubling before.
  * A line becomes a string only when it is read (`get`, `changesAfter`). `storeBytesMax`
  * bounds the bytes held, each client counted as {@link storedClientBytes}.
  *
- * The index is a hash table of slot numbers in typed arrays, not a `Map<string, number>`: a
+ * The index is a hash table of slot numbers in a typed array, not a `Map<string, number>`: a
  * restart restores every client at once, and 1M `Map` insertions were most of that load. The
  * id compared is the one inside the slot's AT line. Its hash is seeded at random per store,
  * so ids chosen to collide cannot be known in advance.
@@ -26,15 +29,11 @@
  */
 import { Buffer } from "node:buffer";
 import { DIGIT_ZERO, fieldEnd, POINT, SPACE } from "./protocol.ts";
+import { NumberChunks, released } from "./number_chunks.ts";
+import { SlotIndex } from "./slot_index.ts";
 
 /** Journal entries kept before stale ones are dropped, beyond two per client. */
 const JOURNAL_ENTRIES_MIN = 1024;
-/** Entries of the index by client id at first (a power of two, as every size after it). */
-const INDEX_ENTRIES_MIN = 1024;
-/** The index doubles once this share of it is in use: linear probe runs stay short. */
-const INDEX_LOAD_MAX = 0.5;
-/** Slots (clients) room is made for at first; the per-slot arrays double from there. */
-const SLOTS_MIN = 1024;
 /** The arena's blocks (see {@link ByteArena}). */
 const ARENA_BLOCK_BYTES = 1024 * 1024;
 /** A place is its block's number times this, plus its offset in the block. */
@@ -62,7 +61,7 @@ const SPACES_BEFORE_CLIENT_ID = 3;
  * What a stored client costs beyond its AT line: the per-slot numbers (8-byte record place
  * and sequence number, 4-byte hash, 2-byte source: 22 bytes), the arena's record header (8),
  * an index entry at a load of a quarter to a half (8–16), up to two journal entries of 12
- * bytes (24), and the allocator's holes left by arrays that grew. Measured: 183 B of RSS per
+ * bytes (24), and the unused rest of the last chunk of each array. Measured: 183 B of RSS per
  * client at 1M clients whose AT lines are ~80 B (`deno task bench --only memory`, see
  * docs/performance.md), i.e. ~100 beyond one copy of the line. Each client counts twice its
  * line (see {@link storedClientBytes}) and this, 260 B there: the bound errs on the side of
@@ -155,20 +154,19 @@ export function compareTimeTexts(a: string, b: string): number {
 export class ClientStore {
   readonly #arena = new ByteArena();
   /** Per slot: where its record starts in the arena. */
-  #places = new Float64Array(SLOTS_MIN);
+  readonly #places = new NumberChunks((length) => new Float64Array(length));
   /** Per slot: the sequence number of its latest change. */
-  #seqs = new Float64Array(SLOTS_MIN);
+  readonly #seqs = new NumberChunks((length) => new Float64Array(length));
   /** Per slot: its update's source, an index into `#sources`. */
-  #sourceIndexes = new Uint16Array(SLOTS_MIN);
-  /** Per slot: the hash of its client id, so a probe compares ids only on equal hashes. */
-  #hashes = new Int32Array(SLOTS_MIN);
-  #size = 0;
-  /** Open addressing by client id, linear probing: slot + 1 per entry, 0 when empty. */
-  #index = new Int32Array(INDEX_ENTRIES_MIN);
+  readonly #sourceIndexes = new NumberChunks((length) => new Uint16Array(length));
+  /** The slot of each client id; the id compared is the one in the slot's AT line. */
+  readonly #index = new SlotIndex<LineBytes>({
+    matches: (slot, id) => this.#isClientOf(slot, id),
+  });
   readonly #hashSeed = crypto.getRandomValues(new Int32Array(1))[0];
   /** The change journal: slot and sequence number of every change, oldest first. */
-  #journalSlots = new Int32Array(JOURNAL_ENTRIES_MIN);
-  #journalSeqs = new Float64Array(JOURNAL_ENTRIES_MIN);
+  readonly #journalSlots = new NumberChunks((length) => new Int32Array(length));
+  readonly #journalSeqs = new NumberChunks((length) => new Float64Array(length));
   #journalLength = 0;
   /** Bumped when stale entries are dropped, so a walk in progress finds its place again. */
   #journalVersion = 0;
@@ -188,7 +186,7 @@ export class ClientStore {
   }
 
   get size(): number {
-    return this.#size;
+    return this.#index.size;
   }
 
   /** Bytes held, as counted toward `storeBytesMax`. */
@@ -198,7 +196,7 @@ export class ClientStore {
 
   /** Clients the per-client arrays have room for now (see `reserve`). */
   get clientRoom(): number {
-    return this.#hashes.length;
+    return this.#index.room;
   }
 
   /** The bytes the arena of AT lines holds now, garbage and room to grow included. */
@@ -212,24 +210,20 @@ export class ClientStore {
   }
 
   /**
-   * Makes room at once in the per-client arrays for `clients` more clients: a restart knows
-   * about how many it will restore, and growing step by step would copy and touch fresh
-   * memory several times over (on a VM the first touch of a page costs more than the copy).
-   * Room never used costs address space, not memory. (The arena of lines grows by blocks,
-   * never copied.)
+   * Makes room at once for `clients` more clients: a restart knows about how many it will
+   * restore, and doubling the index on the way would put every client back in it several
+   * times over. (The per-client arrays, the journal and the arena of lines grow by chunks and
+   * blocks, never copied.)
    */
   reserve(options: { clients: number }): void {
     // No more than the bounds let in: a file of stale records makes no room for its count.
-    const clients = Math.min(options.clients, this.#clientsMax - this.#size);
-    const slots = this.#size + clients;
-    if (slots > this.#hashes.length) this.#growSlots(slots);
-    const entries = this.#journalLength + clients;
-    if (entries > this.#journalSlots.length) this.#growJournal(entries);
+    const clients = Math.min(options.clients, this.#clientsMax - this.size);
+    this.#index.reserve(this.size + clients);
   }
 
   get(clientId: string): StoredUpdate | undefined {
     const id = this.#encoded(clientId);
-    const slot = this.#find(id, hashOf(id, this.#hashSeed));
+    const slot = this.#index.find(hashOf(id, this.#hashSeed), id);
     return slot < 0 ? undefined : this.#unpack(slot);
   }
 
@@ -269,11 +263,11 @@ export class ClientStore {
         index = this.#journalIndexAfter(lastSeq);
       }
       if (index >= this.#journalLength) return;
-      const seq = this.#journalSeqs[index];
-      const slot = this.#journalSlots[index];
+      const seq = this.#journalSeqs.at(index);
+      const slot = this.#journalSlots.at(index);
       index += 1;
       lastSeq = seq;
-      if (this.#seqs[slot] === seq) yield this.#unpack(slot);
+      if (this.#seqs.at(slot) === seq) yield this.#unpack(slot);
     }
   }
 
@@ -286,14 +280,14 @@ export class ClientStore {
     const idStart = clientIdStart(line);
     const id = { bytes: line.bytes, start: idStart, end: fieldEnd(line.bytes, idStart, line.end) };
     const hash = hashOf(id, this.#hashSeed);
-    const found = this.#find(id, hash);
+    const found = this.#index.find(hash, id);
     const lineBytes = line.end - line.start;
     let addedBytes: number;
     if (found < 0) {
-      if (this.#size >= this.#clientsMax) return "clientsMax";
+      if (this.size >= this.#clientsMax) return "clientsMax";
       addedBytes = lineCostBytes(lineBytes);
     } else {
-      const held = this.#arena.lineOf(this.#places[found]);
+      const held = this.#arena.lineOf(this.#places.at(found));
       if (!isNewer(line, held)) return "stale";
       addedBytes = lineCostBytes(lineBytes) - lineCostBytes(held.end - held.start);
     }
@@ -302,37 +296,26 @@ export class ClientStore {
     this.#bytes += addedBytes;
     this.#lastSeq += 1;
     const slot = found < 0 ? this.#addSlot(hash, -1 - found) : found;
-    if (found < 0 || !this.#arena.replace(this.#places[slot], line)) {
+    if (found < 0 || !this.#arena.replace(this.#places.at(slot), line)) {
       if (found >= 0) this.#discard(slot);
-      this.#places[slot] = this.#arena.append(line, slot);
+      this.#places.set(slot, this.#arena.append(line, slot));
     }
-    this.#seqs[slot] = this.#lastSeq;
-    this.#sourceIndexes[slot] = sourceIndex;
+    this.#seqs.set(slot, this.#lastSeq);
+    this.#sourceIndexes.set(slot, sourceIndex);
     this.#journal(slot);
     return "stored";
   }
 
   /** Leaves the slot's line in the arena as garbage: the slot points to no record for now. */
   #discard(slot: number): void {
-    const place = this.#places[slot];
-    this.#places[slot] = -1;
+    const place = this.#places.at(slot);
+    this.#places.set(slot, -1);
     this.#arena.discard(place, this.#places);
-  }
-
-  /** The slot of the client whose id is `id`, or `-1 - entry` of the free entry for it. */
-  #find(id: LineBytes, hash: number): number {
-    const mask = this.#index.length - 1;
-    for (let entry = hash & mask;; entry = (entry + 1) & mask) {
-      const held = this.#index[entry];
-      if (held === 0) return -1 - entry;
-      const slot = held - 1;
-      if (this.#hashes[slot] === hash && this.#isClientOf(slot, id)) return slot;
-    }
   }
 
   /** Whether the slot's AT line has `id` as its client id. */
   #isClientOf(slot: number, id: LineBytes): boolean {
-    const line = this.#arena.lineOf(this.#places[slot]);
+    const line = this.#arena.lineOf(this.#places.at(slot));
     const start = clientIdStart(line);
     const length = id.end - id.start;
     if (start + length >= line.end || line.bytes[start + length] !== SPACE) return false;
@@ -344,47 +327,21 @@ export class ClientStore {
 
   /** A new slot for a new client, indexed at `entry`; its record is placed by the caller. */
   #addSlot(hash: number, entry: number): number {
-    const slot = this.#size;
-    if (slot === this.#hashes.length) this.#growSlots();
-    this.#size += 1;
-    this.#hashes[slot] = hash;
-    this.#index[entry] = slot + 1;
-    if (this.#size > this.#index.length * INDEX_LOAD_MAX) this.#growIndex();
+    const slot = this.#index.add(hash, entry);
+    this.#places.reserve(slot + 1);
+    this.#seqs.reserve(slot + 1);
+    this.#sourceIndexes.reserve(slot + 1);
     return slot;
-  }
-
-  #growSlots(slots = this.#hashes.length * 2): void {
-    this.#places = grown(this.#places, this.#size, slots);
-    this.#seqs = grown(this.#seqs, this.#size, slots);
-    this.#sourceIndexes = grown(this.#sourceIndexes, this.#size, slots);
-    this.#hashes = grown(this.#hashes, this.#size, slots);
-  }
-
-  #growJournal(entries = this.#journalSlots.length * 2): void {
-    this.#journalSlots = grown(this.#journalSlots, this.#journalLength, entries);
-    this.#journalSeqs = grown(this.#journalSeqs, this.#journalLength, entries);
-  }
-
-  /** Doubles the index and puts every slot back in it. */
-  #growIndex(): void {
-    const index = new Int32Array(this.#index.length * 2);
-    const mask = index.length - 1;
-    for (let slot = 0; slot < this.#size; slot++) {
-      let entry = this.#hashes[slot] & mask;
-      while (index[entry] !== 0) entry = (entry + 1) & mask;
-      index[entry] = slot + 1;
-    }
-    released(this.#index);
-    this.#index = index;
   }
 
   /** Adds the slot's latest change to the journal, dropping stale entries when they are many. */
   #journal(slot: number): void {
-    if (this.#journalLength === this.#journalSlots.length) this.#growJournal();
-    this.#journalSlots[this.#journalLength] = slot;
-    this.#journalSeqs[this.#journalLength] = this.#seqs[slot];
+    this.#journalSlots.reserve(this.#journalLength + 1);
+    this.#journalSeqs.reserve(this.#journalLength + 1);
+    this.#journalSlots.set(this.#journalLength, slot);
+    this.#journalSeqs.set(this.#journalLength, this.#seqs.at(slot));
     this.#journalLength += 1;
-    if (this.#journalLength >= JOURNAL_ENTRIES_MIN + 2 * this.#size) {
+    if (this.#journalLength >= JOURNAL_ENTRIES_MIN + 2 * this.size) {
       this.#dropStaleJournalEntries();
     }
   }
@@ -393,11 +350,11 @@ export class ClientStore {
   #dropStaleJournalEntries(): void {
     let kept = 0;
     for (let index = 0; index < this.#journalLength; index++) {
-      const slot = this.#journalSlots[index];
-      const seq = this.#journalSeqs[index];
-      if (this.#seqs[slot] !== seq) continue;
-      this.#journalSlots[kept] = slot;
-      this.#journalSeqs[kept] = seq;
+      const slot = this.#journalSlots.at(index);
+      const seq = this.#journalSeqs.at(index);
+      if (this.#seqs.at(slot) !== seq) continue;
+      this.#journalSlots.set(kept, slot);
+      this.#journalSeqs.set(kept, seq);
       kept += 1;
     }
     this.#journalLength = kept;
@@ -410,16 +367,16 @@ export class ClientStore {
     let high = this.#journalLength;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (this.#journalSeqs[middle] <= seq) low = middle + 1;
+      if (this.#journalSeqs.at(middle) <= seq) low = middle + 1;
       else high = middle;
     }
     return low;
   }
 
   #unpack(slot: number): StoredUpdate {
-    const atLine = this.#arena.textOf(this.#places[slot]);
-    const source = this.#sources[this.#sourceIndexes[slot]];
-    return new UnpackedUpdate(clientIdWithin(atLine), atLine, this.#seqs[slot], source);
+    const atLine = this.#arena.textOf(this.#places.at(slot));
+    const source = this.#sources[this.#sourceIndexes.at(slot)];
+    return new UnpackedUpdate(clientIdWithin(atLine), atLine, this.#seqs.at(slot), source);
   }
 
   /** Wire text as bytes, in the scratch buffer when it fits (valid until the next call). */
@@ -494,7 +451,7 @@ class ByteArena {
    * Counts the record at `place` as garbage (its slot must no longer point to it), and
    * compacts a block once garbage passes its bound: `places` is updated for every record moved.
    */
-  discard(place: number, places: Float64Array): void {
+  discard(place: number, places: NumberChunks): void {
     const block = blockOf(place);
     const recordBytes = recordBytesOf(readUint32(this.#blocks[block], offsetOf(place) + 4));
     this.#addGarbage(block, recordBytes);
@@ -570,7 +527,7 @@ class ByteArena {
    * Moves the live records of the block with the most garbage (not the one appended to) to
    * the end, updating their places, and frees it.
    */
-  #compactMostGarbage(places: Float64Array): void {
+  #compactMostGarbage(places: NumberChunks): void {
     let worst = -1;
     for (let block = 0; block < this.#blocks.length; block++) {
       if (block === this.#last || this.#blocks[block].length === 0) continue;
@@ -583,10 +540,10 @@ class ByteArena {
       const slot = readUint32(bytes, offset);
       const length = readUint32(bytes, offset + 4);
       const place = worst * BLOCK_PLACE_STRIDE + offset;
-      if (places[slot] === place) {
+      if (places.at(slot) === place) {
         const start = offset + RECORD_HEADER_BYTES;
         this.#live -= recordBytesOf(length);
-        places[slot] = this.append({ bytes, start, end: start + length }, slot);
+        places.set(slot, this.append({ bytes, start, end: start + length }, slot));
       }
       offset += recordBytesOf(length);
     }
@@ -680,29 +637,6 @@ function hashOf(id: LineBytes, seed: number): number {
   hash = Math.imul(hash, 0xc2b2ae35);
   return hash ^ (hash >>> 16);
 }
-
-/**
- * The first `used` numbers in a new array of `length`, the rest zeros left untouched (no
- * memory). The old array is freed at once: left to the garbage collector, the old copies of
- * a growing store stayed resident for seconds (100 MB more at 1M clients).
- */
-function grown<T extends TypedArray>(numbers: T, used: number, length: number): T {
-  const larger = new (numbers.constructor as new (length: number) => T)(length);
-  larger.set(numbers.subarray(0, used));
-  released(numbers);
-  return larger;
-}
-
-/** Frees the memory of an array no longer used, without waiting for the garbage collector. */
-function released(numbers: TypedArray): void {
-  numbers.buffer.transfer(0);
-}
-
-type TypedArray =
-  | Uint8Array<ArrayBuffer>
-  | Uint16Array<ArrayBuffer>
-  | Int32Array<ArrayBuffer>
-  | Float64Array<ArrayBuffer>;
 
 /** Wire text as a line of bytes. */
 function latin1Line(text: string): LineBytes {

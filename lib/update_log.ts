@@ -155,25 +155,48 @@ export function updateLogPath(dataDir: string, serverName: string): string {
   return `${dataDir}/${serverName}.updates`;
 }
 
+/** Bytes at the start of a file whose lines tell the average length of its records. */
+const RECORD_SAMPLE_BYTES = 64 * 1024;
 /** The shortest record a file can hold: `AT a +0.000000000 b +0+0 0` with its prefix and `\n`. */
 const RECORD_BYTES_MIN = RECORD_PREFIX_BYTES + "AT a +0.000000000 b +0+0 0".length + 1;
 
-/** At most how many records the file at `path` holds. */
+/** About how many records the file at `path` holds. */
 export interface RecordRoom {
   clients: number;
 }
 
 /**
- * The room the records of the file at `path` can take at most (none for a missing file):
- * made before a load, the store holding them grows once instead of step by step.
+ * About how many records the file at `path` holds (none for a missing file), for the store
+ * to size its index once before a load: the file's size over the average length of the lines
+ * in its first {@link RECORD_SAMPLE_BYTES}, never more than the shortest record allows. The
+ * bound alone over-counted ~80-byte records 2.5 times, and an index sized for that many is
+ * touched all over (24 MB more at 1M clients).
  */
 export async function recordRoomOf(path: string): Promise<RecordRoom> {
+  let file: Deno.FsFile;
   try {
-    const { size } = await Deno.stat(path);
-    return { clients: Math.floor(size / RECORD_BYTES_MIN) };
+    file = await Deno.open(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { clients: 0 };
     throw error;
+  }
+  try {
+    const { size } = await file.stat();
+    const sample = new Uint8Array(Math.min(size, RECORD_SAMPLE_BYTES));
+    let sampled = 0;
+    while (sampled < sample.length) {
+      const read = await file.read(sample.subarray(sampled));
+      if (read === null) break;
+      sampled += read;
+    }
+    let lines = 0;
+    for (let index = 0; index < sampled; index++) if (sample[index] === NEWLINE) lines += 1;
+    const bound = Math.floor(size / RECORD_BYTES_MIN);
+    // A sample with no line end holds part of one long line: the bound is all there is to go by.
+    if (lines === 0) return { clients: bound };
+    return { clients: Math.min(bound, Math.ceil(size * lines / sampled)) };
+  } finally {
+    file.close();
   }
 }
 

@@ -670,16 +670,22 @@ Deno.test("updates waiting on a failing disk are counted against backlogMax, and
   });
 });
 
-Deno.test("recordRoomOf() bounds a file's records by its size, and a missing file has none", async () => {
+Deno.test("recordRoomOf() estimates a file's records from the lines it starts with, never past the shortest records' bound", async () => {
   await withDir(async (path) => {
     assert.deepEqual(await recordRoomOf(path), { clients: 0 });
     const shortest = "AT a +0.000000000 b +0+0 0";
-    const text = HEADER + [shortest, shortest, atLine(1)].map(formatRecord).join("");
-    await Deno.writeTextFile(path, text);
-    const room = await recordRoomOf(path);
-    // Never fewer than the records: each is at least as long as the shortest.
-    assert.equal(room.clients, Math.floor(text.length / formatRecord(shortest).length));
-    assert.ok(room.clients >= 3);
     assert.equal(formatRecord(shortest).length, 36, "the shortest record, as recordRoomOf counts");
+    // Records of one length: the estimate is their count, the header line counted as one.
+    const records = Array.from({ length: 5000 }, (_, index) => formatRecord(atLine(index)));
+    await Deno.writeTextFile(path, HEADER + records.join(""));
+    const { clients } = await recordRoomOf(path);
+    assert.ok(clients >= 5000 && clients <= 5000 * 1.05, `${clients} for 5000 records`);
+    // Short records first, long ones after: the estimate is too high, but never past the bound.
+    const text = HEADER + Array(2000).fill(formatRecord(shortest)).join("") + records.join("");
+    await Deno.writeTextFile(path, text);
+    assert.equal((await recordRoomOf(path)).clients, Math.floor(text.length / 36));
+    // One line longer than the sample: only the bound is known.
+    await Deno.writeTextFile(path, "x".repeat(100_000));
+    assert.equal((await recordRoomOf(path)).clients, Math.floor(100_000 / 36));
   });
 });
