@@ -52,7 +52,7 @@ export class LivePage {
   }
 
   /** Answers `GET /` and `GET /events`; 405 for another method, 404 for another path. */
-  handle(request: Request): Response {
+  handle(request: Request): Response | Promise<Response> {
     const { pathname } = new URL(request.url);
     if (pathname !== "/" && pathname !== "/events") return textResponse(404, "not found");
     if (request.method !== "GET") return textResponse(405, "method not allowed");
@@ -130,8 +130,8 @@ export class LivePage {
   }
 }
 
-function pageResponse(): Response {
-  return new Response(livePageHtml(), {
+async function pageResponse(): Promise<Response> {
+  return new Response(await livePageHtml(), {
     headers: {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-store",

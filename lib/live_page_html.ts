@@ -9,9 +9,9 @@ import { WORLD_MAP_HEIGHT_PX, WORLD_MAP_WIDTH_PX, worldOutlinePath } from "./wor
 
 let page: string | undefined;
 
-/** The page; built on first use (the outline is projected then), then kept. */
-export function livePageHtml(): string {
-  page ??= buildPage();
+/** The page; built on first use (the outline is loaded and projected then), then kept. */
+export async function livePageHtml(): Promise<string> {
+  page ??= buildPage(await worldOutlinePath());
   return page;
 }
 
@@ -269,7 +269,7 @@ document.getElementById("token-form").addEventListener("submit", (event) => {
 follow();
 `;
 
-function buildPage(): string {
+function buildPage(landPath: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -299,7 +299,7 @@ function buildPage(): string {
     <svg id="map" viewBox="0 0 ${WORLD_MAP_WIDTH_PX} ${WORLD_MAP_HEIGHT_PX}" role="img"
       aria-label="world map of recently updated clients">
       <rect id="map-frame" width="${WORLD_MAP_WIDTH_PX}" height="${WORLD_MAP_HEIGHT_PX}"/>
-      <path id="land" d="${worldOutlinePath()}"/>
+      <path id="land" d="${landPath}"/>
       <g id="map-dots"></g>
     </svg>
   </section>

@@ -1,7 +1,7 @@
 /**
  * herd's Prometheus metrics: the fixed-bucket histograms the hot paths observe into (reply
  * latency, Places upstream latency, event-loop lag, flood age), and the exposition of one
- * server's metrics in the text format 0.0.4 through a `prom-client` Registry per server.
+ * server's metrics in the text format 0.0.4 (written by `prometheus_text.ts`).
  *
  * Counters and gauges are not counted here: at each scrape they are read from the
  * server's {@link ServerStatus} (its `Counters`, store, links), so nothing is counted twice
@@ -11,11 +11,16 @@
  * Knows nothing of sockets, HTTP or the server's classes: only the status shape and the
  * names of the counters it exposes.
  */
-import { Counter, Gauge, type Metric, Registry } from "prom-client";
 import type { Limits } from "./config.ts";
 import { PLACES_STATUSES } from "./places/provider.ts";
 import type { ServerState, ServerStatus } from "./server_status.ts";
 import { HERD_VERSION } from "./version.ts";
+import {
+  formatMetricFamilies,
+  type MetricFamily,
+  type MetricSample,
+  PROMETHEUS_TEXT_CONTENT_TYPE,
+} from "./prometheus_text.ts";
 
 /** The `command` label of a reply: a valid IAMAT or WHATSAT, or any line answered `?`. */
 export const REPLY_COMMANDS = ["IAMAT", "WHATSAT", "invalid"] as const;
@@ -134,14 +139,12 @@ export interface BucketHistogramOptions {
 
 /**
  * A histogram whose observe is an array increment: no allocation, no label hashing
- * (prom-client's own Histogram allocates and hashes on every observe: 250–440 ns measured
- * here, against ~5 ns). It serves the Registry the same series at scrape time.
+ * (prom-client's Histogram, used before, allocated and hashed on every observe: 250–440 ns
+ * measured here, against ~5 ns).
  */
 export class BucketHistogram {
   readonly name: string;
   readonly help: string;
-  readonly type = "histogram";
-  readonly aggregator = "sum";
   readonly #bounds: Float64Array;
   readonly #label: { name: string; values: readonly string[] } | undefined;
   /** Per label value: one count per bound and one past the last (`+Inf`). */
@@ -173,15 +176,9 @@ export class BucketHistogram {
     return this.#counts.subarray(series * width, (series + 1) * width).reduce((a, b) => a + b, 0);
   }
 
-  /** The series as prom-client's Registry reads a metric: cumulative buckets, sum, count. */
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: "histogram";
-    aggregator: "sum";
-    values: Array<{ metricName: string; labels: Record<string, string>; value: number }>;
-  }> {
-    const values = [];
+  /** The family as exposed: per series, cumulative buckets, then sum and count. */
+  family(): MetricFamily {
+    const samples: MetricSample[] = [];
     const labelValues = this.#label?.values ?? [undefined];
     const width = this.#bounds.length + 1;
     for (const [series, labelValue] of labelValues.entries()) {
@@ -192,22 +189,12 @@ export class BucketHistogram {
       for (let bucket = 0; bucket < width; bucket++) {
         cumulative += this.#counts[series * width + bucket];
         const le = bucket < this.#bounds.length ? String(this.#bounds[bucket]) : "+Inf";
-        values.push({
-          metricName: `${this.name}_bucket`,
-          labels: { le, ...labels },
-          value: cumulative,
-        });
+        samples.push({ name: `${this.name}_bucket`, labels: { le, ...labels }, value: cumulative });
       }
-      values.push({ metricName: `${this.name}_sum`, labels, value: this.#sums[series] });
-      values.push({ metricName: `${this.name}_count`, labels, value: cumulative });
+      samples.push({ name: `${this.name}_sum`, labels, value: this.#sums[series] });
+      samples.push({ name: `${this.name}_count`, labels, value: cumulative });
     }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return { name: this.name, help: this.help, type: "histogram", samples };
   }
 
   reset(): void {
@@ -416,92 +403,57 @@ export interface MetricsExpositionOptions {
   neighbours: readonly string[];
 }
 
+/** A metric whose series are read from the status at each scrape, all of them each time. */
+interface StatusMetric {
+  name: string;
+  help: string;
+  type: "counter" | "gauge";
+  read: (status: ServerStatus) => Series[];
+}
+
 /**
- * One server's Registry: the histograms of {@link HerdMetrics}, and counters and gauges
+ * One server's exposition: the histograms of {@link HerdMetrics}, and counters and gauges
  * that read the status given to {@link MetricsExposition.text} at scrape time.
  */
 export class MetricsExposition {
-  readonly registry = new Registry();
   readonly #neighbours: readonly string[];
-  /** The status being exposed; set for the duration of one scrape. */
-  #status: ServerStatus | undefined;
+  readonly #histograms: readonly BucketHistogram[];
+  readonly #statusMetrics: StatusMetric[] = [];
 
   constructor(options: MetricsExpositionOptions) {
     this.#neighbours = options.neighbours;
     const { metrics } = options;
-    for (
-      const histogram of [
-        metrics.replyLatency,
-        metrics.placesLatency,
-        metrics.eventLoopLag,
-        metrics.floodAge,
-      ]
-    ) {
-      // The Registry needs only name, type and get(): see BucketHistogram for why not its own.
-      this.registry.registerMetric(histogram as unknown as Metric);
-    }
+    this.#histograms = [
+      metrics.replyLatency,
+      metrics.placesLatency,
+      metrics.eventLoopLag,
+      metrics.floodAge,
+    ];
     this.#defineCounters();
     this.#defineGauges();
   }
 
   /** The Content-Type of {@link MetricsExposition.text}: the text format 0.0.4. */
   get contentType(): string {
-    return this.registry.contentType;
+    return PROMETHEUS_TEXT_CONTENT_TYPE;
   }
 
   /** Every metric as of `status`, in the Prometheus text format 0.0.4. */
-  async text(status: ServerStatus): Promise<string> {
-    this.#status = status;
-    try {
-      return await this.registry.metrics();
-    } finally {
-      this.#status = undefined;
+  text(status: ServerStatus): string {
+    const families = this.#histograms.map((histogram) => histogram.family());
+    for (const { name, help, type, read } of this.#statusMetrics) {
+      const samples = read(status).map(([labels, value]) => ({ name, labels, value }));
+      families.push({ name, help, type, samples });
     }
+    return formatMetricFamilies(families);
   }
 
-  #counter(name: string, help: string, labelNames: string[], read: (s: ServerStatus) => Series[]) {
-    this.#define(
-      Counter,
-      name,
-      help,
-      labelNames,
-      read,
-      (metric, [labels, value]) => (metric as Counter).inc(labels, value),
-    );
+  #counter(name: string, help: string, read: (status: ServerStatus) => Series[]): void {
+    this.#statusMetrics.push({ name, help, type: "counter", read });
   }
 
-  #gauge(name: string, help: string, labelNames: string[], read: (s: ServerStatus) => Series[]) {
-    this.#define(
-      Gauge,
-      name,
-      help,
-      labelNames,
-      read,
-      (metric, [labels, value]) => (metric as Gauge).set(labels, value),
-    );
-  }
-
-  /** A metric whose series are read from the status at each scrape, all of them each time. */
-  #define(
-    Kind: typeof Counter | typeof Gauge,
-    name: string,
-    help: string,
-    labelNames: string[],
-    read: (status: ServerStatus) => Series[],
-    put: (metric: Counter | Gauge, series: Series) => void,
-  ): void {
-    const statusNow = () => this.#status;
-    new Kind({
-      name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect(this: Counter | Gauge) {
-        this.reset();
-        const status = statusNow();
-        if (status !== undefined) { for (const series of read(status)) put(this, series); }
-      },
-    });
+  #gauge(name: string, help: string, read: (status: ServerStatus) => Series[]): void {
+    this.#statusMetrics.push({ name, help, type: "gauge", read });
   }
 
   #defineCounters(): void {
@@ -509,25 +461,21 @@ export class MetricsExposition {
     this.#counter(
       "herd_lines_total",
       "Client lines by kind and outcome.",
-      ["kind", "outcome"],
       (s) => LINE_OUTCOMES.map(([kind, outcome, name]) => [{ kind, outcome }, counter(s, name)]),
     );
     this.#counter(
       "herd_limits_hit_total",
       "Times a limit of the config was reached, by limit name.",
-      ["limit"],
       (s) => Object.entries(LIMIT_COUNTERS).map(([limit, name]) => [{ limit }, counter(s, name!)]),
     );
     this.#counter(
       "herd_peer_events_total",
       "Peer link troubles, by event.",
-      ["event"],
       (s) => PEER_EVENTS.map(([event, name]) => [{ event }, counter(s, name)]),
     );
     this.#counter(
       "herd_places_calls_total",
       "Upstream Places calls by provider and the status they mapped to.",
-      ["provider", "status"],
       (s) =>
         [...PLACES_STATUSES, "other"].map((status) => [
           { provider: s.provider, status },
@@ -537,7 +485,6 @@ export class MetricsExposition {
     this.#counter(
       "herd_peer_link_updates_total",
       "Updates (U lines) on the link to each neighbour, by direction.",
-      ["peer", "direction"],
       (s) =>
         this.#linkSeries(
           s,
@@ -547,7 +494,6 @@ export class MetricsExposition {
     this.#counter(
       "herd_peer_link_bytes_total",
       "Bytes on the link to each neighbour, by direction.",
-      ["peer", "direction"],
       (s) =>
         this.#linkSeries(
           s,
@@ -555,7 +501,7 @@ export class MetricsExposition {
         ),
     );
     for (const [name, help, counterName] of PLAIN_COUNTERS) {
-      this.#counter(name, help, [], (s) => [[{}, counter(s, counterName)]]);
+      this.#counter(name, help, (s) => [[{}, counter(s, counterName)]]);
     }
   }
 
@@ -574,37 +520,33 @@ export class MetricsExposition {
   }
 
   #defineGauges(): void {
-    this.#gauge("herd_info", "Always 1; the version as a label.", ["version"], () => [
+    this.#gauge("herd_info", "Always 1; the version as a label.", () => [
       [{ version: HERD_VERSION }, 1],
     ]);
-    this.#gauge("herd_start_time_seconds", "When this server started (Unix time).", [], (s) => [
+    this.#gauge("herd_start_time_seconds", "When this server started (Unix time).", (s) => [
       [{}, Date.parse(s.startedAt) / 1000],
     ]);
     this.#gauge(
       "herd_server_state",
       "1 for the server's state (loading its data dir, serving, stopping), else 0.",
-      ["state"],
       (s) => SERVER_STATES.map((state) => [{ state }, s.state === state ? 1 : 0]),
     );
-    this.#gauge("herd_clients", "Clients whose latest location is held.", [], (s) => [
+    this.#gauge("herd_clients", "Clients whose latest location is held.", (s) => [
       [{}, s.clients.held],
     ]);
     this.#gauge(
       "herd_store_bytes",
       "Bytes the held clients count toward storeBytesMax.",
-      [],
       (s) => [[{}, s.clients.bytes]],
     );
     this.#gauge(
       "herd_store_full",
       "1 once an update was refused for clientsMax or storeBytesMax (out of capacity).",
-      [],
       (s) => [[{}, s.clients.full ? 1 : 0]],
     );
     this.#gauge(
       "herd_connections",
       "Open connections: clients, and neighbours' connections still in their handshake.",
-      ["kind"],
       (s) => [
         [{ kind: "client" }, s.connections.clients],
         [{ kind: "handshake" }, s.connections.handshakes],
@@ -613,7 +555,6 @@ export class MetricsExposition {
     this.#gauge(
       "herd_peer_link_up",
       "1 while the link to the neighbour is up, else 0.",
-      ["peer"],
       (s) =>
         this.#neighbours.map((peer) => [
           { peer },
@@ -623,13 +564,11 @@ export class MetricsExposition {
     this.#gauge(
       "herd_data_dir_backlog",
       "Updates waiting for a data-dir write (0 without --data-dir).",
-      [],
       (s) => [[{}, s.dataDir?.backlog ?? 0]],
     );
     this.#gauge(
       "herd_data_dir_backlogged",
       "1 while IAMATs are refused because the data-dir backlog is full.",
-      [],
       (s) => [[{}, s.dataDir?.backlogged ? 1 : 0]],
     );
   }

@@ -325,8 +325,8 @@ export class Monitor {
     return json(200, { status: "ok" });
   }
 
-  async #metrics(): Promise<Response> {
-    const text = await this.#exposition.text(this.status());
+  #metrics(): Response {
+    const text = this.#exposition.text(this.status());
     return new Response(text, {
       headers: { "content-type": this.#exposition.contentType, "cache-control": "no-store" },
     });

@@ -81,13 +81,21 @@ async function withPage(
   }
 }
 
+/** What `page` answers to `request`: at once, for anything but the page itself. */
+function answeredAtOnce(page: LivePage, request: Request): Response {
+  const response = page.handle(request);
+  assert.ok(response instanceof Response, `${request.url} was not answered at once`);
+  return response;
+}
+
 function get(page: LivePage, path: string): Response {
-  return page.handle(new Request(`http://127.0.0.1:12100${path}`));
+  return answeredAtOnce(page, new Request(`http://127.0.0.1:12100${path}`));
 }
 
 Deno.test("GET / is the page, with the world outline inline and nothing from elsewhere", async () => {
   await withPage({}, async (page) => {
-    const response = get(page, "/");
+    // The first answer waits for the outline to load; later ones are the page kept.
+    const response = await page.handle(new Request("http://127.0.0.1:12100/"));
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
     assert.match(response.headers.get("content-security-policy")!, /default-src 'none'/);
@@ -103,7 +111,10 @@ Deno.test("GET / is the page, with the world outline inline and nothing from els
 Deno.test("handle() answers 404 for another path and 405 for another method", async () => {
   await withPage({}, async (page) => {
     assert.equal(get(page, "/status").status, 404);
-    const post = page.handle(new Request("http://127.0.0.1:12100/events", { method: "POST" }));
+    const post = answeredAtOnce(
+      page,
+      new Request("http://127.0.0.1:12100/events", { method: "POST" }),
+    );
     assert.equal(post.status, 405);
     assert.equal(page.subscribers, 0);
     await Promise.all([get(page, "/status").body?.cancel(), post.body?.cancel()]);

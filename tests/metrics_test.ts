@@ -56,14 +56,14 @@ Deno.test("originReceivedSeconds() is NaN for what is not an AT line", () => {
   }
 });
 
-Deno.test("HerdMetrics.observeFloodAge() counts now minus the origin's receive time", async () => {
+Deno.test("HerdMetrics.observeFloodAge() counts now minus the origin's receive time", () => {
   const metrics = new HerdMetrics();
   const atLine = "AT Hill +0.001000000 kiwi +34-118 1700000000.000000000";
   metrics.observeFloodAge(atLine, 1700000000.003); // 2 ms old
   metrics.observeFloodAge(atLine, 1699999999.9); // the sender's clock is ahead: negative
   metrics.observeFloodAge("not an AT line", 1700000000);
   assert.equal(metrics.floodAge.count(), 2);
-  const buckets = await bucketCounts(metrics.floodAge);
+  const buckets = bucketCounts(metrics.floodAge);
   assert.equal(buckets.get("-1"), 0);
   assert.equal(buckets.get("-0.1"), 1, "a −101 ms age is at most −0.1 s");
   assert.equal(buckets.get("0.001"), 1, "a 2 ms age is not at most 1 ms");
@@ -74,20 +74,20 @@ Deno.test("HerdMetrics.observeFloodAge() counts now minus the origin's receive t
 // ------------------------------------------------------------------------ histograms
 
 /** The cumulative `_bucket` counts of an unlabelled histogram by `le`. */
-async function bucketCounts(histogram: BucketHistogram): Promise<Map<string, number>> {
-  const { values } = await histogram.get();
+function bucketCounts(histogram: BucketHistogram): Map<string, number> {
+  const { samples } = histogram.family();
   return new Map(
-    values
-      .filter((value) => value.metricName.endsWith("_bucket"))
-      .map((value) => [value.labels.le, value.value]),
+    samples
+      .filter((sample) => sample.name.endsWith("_bucket"))
+      .map((sample) => [sample.labels.le, sample.value]),
   );
 }
 
-Deno.test("BucketHistogram counts a value in the first bucket whose bound it does not pass", async () => {
+Deno.test("BucketHistogram counts a value in the first bucket whose bound it does not pass", () => {
   const histogram = new BucketHistogram({ name: "t_seconds", help: "t", buckets: [0.1, 1] });
   for (const value of [0.05, 0.1, 0.5, 1, 7]) histogram.observe(value);
-  const { values } = await histogram.get();
-  const shown = values.map((v) => `${v.metricName}{le=${v.labels.le ?? ""}} ${v.value}`);
+  const { samples } = histogram.family();
+  const shown = samples.map((v) => `${v.name}{le=${v.labels.le ?? ""}} ${v.value}`);
   assert.deepEqual(shown, [
     "t_seconds_bucket{le=0.1} 2",
     "t_seconds_bucket{le=1} 4",
@@ -97,7 +97,7 @@ Deno.test("BucketHistogram counts a value in the first bucket whose bound it doe
   ]);
 });
 
-Deno.test("BucketHistogram keeps one series per fixed label value", async () => {
+Deno.test("BucketHistogram keeps one series per fixed label value", () => {
   const histogram = new BucketHistogram({
     name: "t_seconds",
     help: "t",
@@ -105,8 +105,8 @@ Deno.test("BucketHistogram keeps one series per fixed label value", async () => 
     label: { name: "command", values: REPLY_COMMANDS },
   });
   histogram.observe(0.5, 1);
-  const { values } = await histogram.get();
-  const commands = new Set(values.map((value) => value.labels.command));
+  const { samples } = histogram.family();
+  const commands = new Set(samples.map((sample) => sample.labels.command));
   assert.deepEqual([...commands], [...REPLY_COMMANDS]);
   assert.equal(histogram.count(0), 0);
   assert.equal(histogram.count(1), 1);
@@ -168,25 +168,25 @@ function statusOf(server: MonitoredServer): ServerStatus {
   });
 }
 
-async function exposition(counters: Counters, links: PeerLinkReport[]): Promise<string> {
+function exposition(counters: Counters, links: PeerLinkReport[]): string {
   const metrics = new HerdMetrics();
   metrics.observeReply("IAMAT kiwi +1+1 1", new Uint8Array([0x41]), 0.0002);
   metrics.observePlacesCall("google-new", 120);
   metrics.observePlacesCall("offline", 5); // makes no upstream calls: not a series
   const metricsExposition = new MetricsExposition({ metrics, neighbours: ["Jaquez", "Smith"] });
-  return await metricsExposition.text(statusOf(fakeServer(counters, links)));
+  return metricsExposition.text(statusOf(fakeServer(counters, links)));
 }
 
 Deno.test("the exposition passes promtool check metrics", async () => {
   const counters = new Counters();
   counters.add("iamat_stored", 3);
   counters.add("places_status_OK");
-  const text = await exposition(counters, [linkReport("Jaquez", "up")]);
+  const text = exposition(counters, [linkReport("Jaquez", "up")]);
   await checkMetricsWithPromtool(text);
 });
 
-Deno.test("every metric is herd_-prefixed, and only counters end in _total", async () => {
-  const text = await exposition(new Counters(), [linkReport("Jaquez", "up")]);
+Deno.test("every metric is herd_-prefixed, and only counters end in _total", () => {
+  const text = exposition(new Counters(), [linkReport("Jaquez", "up")]);
   const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)];
   assert.ok(types.length >= 25, `only ${types.length} metrics`);
   for (const [, name, type] of types) {
@@ -196,13 +196,13 @@ Deno.test("every metric is herd_-prefixed, and only counters end in _total", asy
   }
 });
 
-Deno.test("label values come from fixed sets, never from counters or links outside them", async () => {
+Deno.test("label values come from fixed sets, never from counters or links outside them", () => {
   const counters = new Counters();
   counters.add("iamat_stored", 5);
   counters.add("places_status_free upstream text"); // as a buggy caller might name one
   counters.add("limit_clients_max", 2);
   const links = [linkReport("Jaquez", "up"), linkReport("Mallory", "up")];
-  const text = await exposition(counters, links);
+  const text = exposition(counters, links);
   assert.doesNotMatch(text, /Mallory/);
   assert.doesNotMatch(text, /free upstream text/);
   assert.match(text, /^herd_lines_total\{kind="IAMAT",outcome="stored"\} 5$/m);

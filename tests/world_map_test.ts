@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import {
-  mapProjection,
   projectToMap,
   WORLD_MAP_HEIGHT_PX,
   WORLD_MAP_WIDTH_PX,
   worldOutlinePath,
 } from "../lib/world_map.ts";
+import { mapProjection } from "../lib/world_outline.ts";
 
 /** Every x,y pair of an SVG path made of M, L and Z commands. */
 function pathPoints(path: string): Array<[number, number]> {
@@ -15,8 +15,8 @@ function pathPoints(path: string): Array<[number, number]> {
   });
 }
 
-Deno.test("worldOutlinePath() is a non-empty path spanning the map's frame", () => {
-  const path = worldOutlinePath();
+Deno.test("worldOutlinePath() is a non-empty path spanning the map's frame", async () => {
+  const path = await worldOutlinePath();
   assert.match(path, /^M[0-9.]+,[0-9.]+L/);
   const points = pathPoints(path);
   assert.ok(points.length > 1000, `only ${points.length} points`);
@@ -48,8 +48,8 @@ Deno.test("projectToMap() puts known points where the outline's projection does"
   }
 });
 
-Deno.test("the outline has land where Africa is and none mid-Pacific", () => {
-  const points = pathPoints(worldOutlinePath());
+Deno.test("the outline has land where Africa is and none mid-Pacific", async () => {
+  const points = pathPoints(await worldOutlinePath());
   const near = (latitude: number, longitude: number, radiusPx: number) => {
     const { x, y } = projectToMap(latitude, longitude);
     return points.some(([px, py]) => Math.hypot(px - x, py - y) <= radiusPx);
