@@ -310,8 +310,10 @@ export class PeerLink {
     if (this.#receivedSynced && watermark !== undefined) watermark.seq = this.#seqReceivedMax;
     const { clientId, atLine } = update;
     const result = store.offer({ clientId, atLine }, { fromPeer: this.peer });
-    if (result === "stored") onStored(store.get(clientId)!);
-    else if (result !== "stale") {
+    // Stored as given, with the latest sequence number: no lookup needed to hand it on.
+    if (result === "stored") {
+      onStored({ clientId, atLine, seq: store.lastSeq, fromPeer: this.peer });
+    } else if (result !== "stale") {
       // Out of capacity: the update is dropped here, and the operator must hear of it.
       counters.add(STORE_LIMIT_COUNTERS[result]);
       logger.warn("{limit} reached: dropped update from {peer}", {

@@ -137,7 +137,8 @@ export class HerdService {
     }
     if (result === "stored") {
       counters.add("iamat_stored");
-      flood(store.get(message.clientId)!);
+      // Stored as given, with the latest sequence number: no lookup needed to hand it on.
+      flood({ clientId: message.clientId, atLine, seq: store.lastSeq, fromPeer: undefined });
     } else {
       counters.add("iamat_stale");
     }

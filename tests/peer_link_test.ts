@@ -186,6 +186,11 @@ Deno.test("a neighbour's updates are stored and handed on; SYNCED sets the water
     atLine("kiwi", "1700000001"),
     atLine("lime"),
   ]);
+  // Handed on as the store holds it: its local sequence number, the neighbour it came from.
+  for (const update of h.handedOn) {
+    const held = h.store.get(update.clientId)!;
+    assert.deepEqual([update.seq, update.fromPeer], [held.seq, PEER]);
+  }
   assert.deepEqual(h.watermarks.get(PEER), { epoch: NEIGHBOUR_EPOCH, seq: 9 });
   assert.equal(await closeReason(h.link), "open");
 });

@@ -166,6 +166,7 @@ Deno.test("HerdService stores an IAMAT and floods it exactly once", () => {
   assert.ok(floods[0].atLine.endsWith(" 1621464827.959498503"));
   assert.equal(floods[0].fromPeer, undefined);
   assert.equal(store.get(ID)?.atLine + "\n", reply);
+  assert.equal(floods[0].seq, store.get(ID)?.seq, "flooded with the store's sequence number");
 });
 
 Deno.test("HerdService floods each newer IAMAT once and a stale one not at all", () => {
@@ -173,6 +174,7 @@ Deno.test("HerdService floods each newer IAMAT once and a stale one not at all",
   service.handleLine(`IAMAT ${ID} ${LOC} 100`, { signal: live() });
   service.handleLine(`IAMAT ${ID} ${LOC} 101`, { signal: live() });
   assert.equal(floods.length, 2);
+  assert.deepEqual(floods.map((update) => update.seq), [1, 2]);
   service.handleLine(`IAMAT ${ID} ${LOC} 101`, { signal: live() });
   service.handleLine(`IAMAT ${ID} ${LOC} 101.000`, { signal: live() });
   service.handleLine(`IAMAT ${ID} ${LOC} 99`, { signal: live() });
