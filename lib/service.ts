@@ -7,7 +7,7 @@
 import { Buffer } from "node:buffer";
 import { deadlineAfter } from "./abortable.ts";
 import type { Counters } from "./counters.ts";
-import { encodeWireText } from "./lines.ts";
+import { encodeWireLine, encodeWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
 import { showWireText } from "./log.ts";
 import { IAMAT_REFUSED_COUNTER } from "./metrics.ts";
@@ -142,7 +142,7 @@ export class HerdService {
     } else {
       counters.add("iamat_stale");
     }
-    const reply = encodeWireText(atLine + NEWLINE);
+    const reply = encodeWireLine(atLine);
     return committed === undefined ? reply : committed().then(() => reply);
   }
 

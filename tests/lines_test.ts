@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Line, LineSplitter } from "../lib/lines.ts";
+import { encodeWireLine, encodeWireText, type Line, LineSplitter } from "../lib/lines.ts";
 
 /** Wire text (one code unit per byte) as bytes. */
 function bytes(text: string): Uint8Array {
@@ -259,4 +259,17 @@ Deno.test("LineSplitter: the limit counts bytes, not characters", () => {
   assert.deepEqual(splitter.push(new Uint8Array([...nineBytes, 0x0a])), [
     cut("\u00c3\u00a9".repeat(4)),
   ]);
+});
+
+Deno.test("encodeWireLine() is the line's wire bytes and a newline, as encodeWireText gives them", () => {
+  for (
+    const text of [
+      "AT Hill +0.1 kiwi +1+1 1",
+      "",
+      "caf\u00e9 \u00ff\u0000\u007f",
+      "x".repeat(70_000),
+    ]
+  ) {
+    assert.deepEqual(encodeWireLine(text), new Uint8Array(encodeWireText(`${text}\n`)));
+  }
 });
