@@ -196,11 +196,6 @@ export class BucketHistogram {
     }
     return { name: this.name, help: this.help, type: "histogram", samples };
   }
-
-  reset(): void {
-    this.#counts.fill(0);
-    this.#sums.fill(0);
-  }
 }
 
 /** Wall-clock time in seconds, as fine as the platform gives (the skew's clock). */

@@ -194,7 +194,7 @@ export class ClientStore {
     return this.#bytes;
   }
 
-  /** Clients the per-client arrays have room for now (see `reserve`). */
+  /** Clients there is room for before the index has to double (see `reserve`). */
   get clientRoom(): number {
     return this.#index.room;
   }
