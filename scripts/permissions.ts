@@ -1,7 +1,8 @@
 /**
  * How a herd server is run: its permissions (network, its config/log files, env, rlimit FFI) and
  * its runtime flags. `deno task herd`, `deno task herd:all`, `./herd` and `deno task bench` all
- * run servers so; deno.json's `herd` task spells the same flags out.
+ * run servers so; deno.json's `herd` task spells the same flags out (tests/permissions_test.ts
+ * checks that it does).
  */
 
 /** The permissions a herd server runs with. */
