@@ -9,7 +9,7 @@
 import { systemWaitClock, type WaitClock } from "./abortable.ts";
 import type { LineConnection } from "./connection.ts";
 import type { Line } from "./lines.ts";
-import { type Logger, showWireBytes } from "./log.ts";
+import { type Logger, showWireText } from "./log.ts";
 import { ReadExchanges } from "./read_log.ts";
 import type { Counters } from "./counters.ts";
 import type { HerdMetrics } from "./metrics.ts";
@@ -69,9 +69,9 @@ class LineHandling implements HandleLineOptions {
   }
 }
 
-/** A reply's place in the connection's order; `bytes` is set once it is ready. */
+/** A reply's place in the connection's order; `text` is set once it is ready. */
 interface ReplySlot {
-  bytes: Uint8Array | undefined;
+  text: string | undefined;
 }
 
 /** A wait on the session's state, woken once `isOver()` holds or the connection closes. */
@@ -146,7 +146,7 @@ export class ClientSession {
         const handledMs = handledToMs - handledFromMs;
         handledFromMs = handledToMs;
         this.#busyMs += handledMs;
-        if (reply instanceof Uint8Array) {
+        if (typeof reply === "string") {
           this.#options.metrics?.observeReply(line.text, reply, handledMs / 1000);
         }
       }
@@ -261,7 +261,7 @@ export class ClientSession {
     const reply = service.handleLine(line.text, this.#lineHandling);
     if (logger.isEnabledFor("info")) {
       this.#readLogged ??= new ReadExchanges(); // made per read, so an idle client holds none
-      const full = this.#readLogged.add(line.text, reply instanceof Uint8Array ? reply : undefined);
+      const full = this.#readLogged.add(line.text, typeof reply === "string" ? reply : undefined);
       if (full) this.#logRead();
     }
     this.#enqueue(reply, line, handledFromMs);
@@ -269,24 +269,24 @@ export class ClientSession {
   }
 
   #enqueue(reply: Reply, line: Line, handledFromMs: number): void {
-    if (reply instanceof Uint8Array) {
+    if (typeof reply === "string") {
       if (this.#unsentReplies.length === 0) {
-        this.connection.send(reply);
+        this.connection.sendText(reply);
       } else {
-        this.#unsentReplies.push({ bytes: reply });
+        this.#unsentReplies.push({ text: reply });
         this.#heldBytes += reply.length;
       }
       return;
     }
-    const slot: ReplySlot = { bytes: undefined };
+    const slot: ReplySlot = { text: undefined };
     this.#unsentReplies.push(slot);
     const { metrics } = this.#options;
-    reply.then((bytes) => {
+    reply.then((text) => {
       // One clock read, when the reply is ready; the line's text is read only for its command.
-      metrics?.observeReply(line.text, bytes, (this.#waitClock.nowMs() - handledFromMs) / 1000);
-      slot.bytes = bytes;
-      this.#heldBytes += bytes.length;
-      this.#logReply(bytes);
+      metrics?.observeReply(line.text, text, (this.#waitClock.nowMs() - handledFromMs) / 1000);
+      slot.text = text;
+      this.#heldBytes += text.length;
+      this.#logReply(text);
       this.#sendReady();
     });
   }
@@ -298,14 +298,14 @@ export class ClientSession {
    * `outputBytesMax` and close a client that does nothing wrong.
    */
   #sendReady(): void {
-    while (this.#unsentReplies.length > 0 && this.#unsentReplies[0].bytes !== undefined) {
+    while (this.#unsentReplies.length > 0 && this.#unsentReplies[0].text !== undefined) {
       if (!this.#readsNothing && this.connection.isBackedUpWith(0)) {
         this.#sendReadyWhenDrained();
         break;
       }
-      const bytes = this.#unsentReplies.shift()!.bytes!;
-      this.#heldBytes -= bytes.length;
-      this.connection.send(bytes);
+      const text = this.#unsentReplies.shift()!.text!;
+      this.#heldBytes -= text.length;
+      this.connection.sendText(text);
     }
     this.#wakeWaiters();
   }
@@ -332,12 +332,12 @@ export class ClientSession {
     this.#readLogged = undefined;
   }
 
-  #logReply(bytes: Uint8Array): void {
+  #logReply(text: string): void {
     const { logger } = this.#options;
     if (logger.isEnabledFor("info")) {
       logger.info("reply to {remote}: {reply}", {
         remote: this.connection.remote,
-        reply: showWireBytes(bytes),
+        reply: showWireText(text),
       });
     }
   }

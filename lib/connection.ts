@@ -1,7 +1,7 @@
 /**
  * One TCP (or TLS) connection as lines in and bytes out, for clients and peers alike. Reading hands
- * back whole lines; writing queues bytes and sends everything queued in one write, so many
- * replies share a syscall. Unsent output past `outputBytesMax` closes the connection: a
+ * back whole lines; writing queues bytes or wire text and sends everything queued in one write,
+ * so many replies share a syscall (and queued text is encoded in one call). Unsent output past `outputBytesMax` closes the connection: a
  * reader that never reads must not grow memory without bound. Knows nothing of the protocol.
  */
 import { Buffer } from "node:buffer";
@@ -96,7 +96,7 @@ export class LineConnection {
   readonly remote: string;
   readonly #splitter: LineSplitter;
   #outputBytesMax: number;
-  #outbox: Uint8Array[] = [];
+  #outbox: Array<Uint8Array | string> = [];
   #unsentBytes = 0;
   #sentBytes = 0;
   #receivedBytes = 0;
@@ -204,16 +204,20 @@ export class LineConnection {
     this.#conn.interruptRead?.();
   }
 
-  /** Queues wire text (one byte per code unit) for sending. */
+  /** Queues wire text (one byte per code unit); it goes out as {@link send}'s bytes do. */
   sendText(text: string): void {
-    this.send(encodeWireText(text));
+    this.#queue(text);
   }
 
   /** Queues bytes; they go out with everything else queued in the same turn. */
   send(bytes: Uint8Array): void {
+    this.#queue(bytes);
+  }
+
+  #queue(output: Uint8Array | string): void {
     if (this.isClosed) return;
-    this.#outbox.push(bytes);
-    this.#unsentBytes += bytes.length;
+    this.#outbox.push(output);
+    this.#unsentBytes += output.length;
     if (this.#unsentBytes > this.#outputBytesMax) {
       this.close("output limit");
       return;
@@ -259,7 +263,7 @@ export class LineConnection {
   async #writeOutbox(): Promise<void> {
     try {
       while (this.#outbox.length > 0 && !this.isClosed) {
-        const batch = this.#outbox.length === 1 ? this.#outbox[0] : Buffer.concat(this.#outbox);
+        const batch = outboxBytes(this.#outbox);
         this.#outbox = [];
         // In slices, so that `sentBytes` shows a slow reader's progress within a big batch:
         // a reader judged by it must not look idle while it takes a batch bit by bit.
@@ -291,4 +295,13 @@ export class LineConnection {
     }
     this.#drainWaiters = waiting;
   }
+}
+
+/** What was queued, as the bytes of one write: runs of text joined before they are encoded. */
+function outboxBytes(outbox: Array<Uint8Array | string>): Uint8Array {
+  if (outbox.every((output) => typeof output === "string")) return encodeWireText(outbox.join(""));
+  const parts = outbox.map((output) =>
+    typeof output === "string" ? encodeWireText(output) : output
+  );
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }

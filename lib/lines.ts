@@ -99,13 +99,9 @@ export function encodeWireText(text: string): Uint8Array {
 }
 
 /**
- * A line of wire text and its `\n` as bytes, for a reply of a few dozen bytes: a loop over its
- * code units, with no scan for non-ASCII first and no string joined to the `\n` (the native
- * encoder's call cost more than the loop at these lengths).
+ * Text (any Unicode) as the wire text of its UTF-8 bytes: itself when it is ASCII, as JSON
+ * bodies usually are.
  */
-export function encodeWireLine(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length + 1);
-  for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
-  bytes[text.length] = NEWLINE;
-  return bytes;
+export function utf8AsWireText(text: string): string {
+  return NON_ASCII.test(text) ? Buffer.from(text, "utf8").toString("latin1") : text;
 }

@@ -12,7 +12,6 @@ import {
   type LogLevel,
   type LogRecord,
 } from "@logtape/logtape";
-import { Buffer } from "node:buffer";
 import { type LogFormat, logLineFormatter } from "./log_format.ts";
 import { type LogSinkFileSystem, openLogFileSink } from "./log_file_sink.ts";
 
@@ -164,10 +163,4 @@ export function showWireText(text: string): string {
     (char) => char === "\\" ? "\\\\" : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
   return text.length > WIRE_TEXT_SHOWN_BYTES_MAX ? `${escaped}…` : escaped;
-}
-
-/** Bytes as {@link showWireText} shows them (a reply's JSON shows as its UTF-8 bytes). */
-export function showWireBytes(bytes: Uint8Array): string {
-  const shownBytes = Math.min(bytes.length, WIRE_TEXT_SHOWN_BYTES_MAX + 1);
-  return showWireText(Buffer.from(bytes.buffer, bytes.byteOffset, shownBytes).toString("latin1"));
 }

@@ -293,8 +293,8 @@ export class HerdMetrics {
   });
 
   /** Observes a reply's latency; the series from {@link replyCommandSeries}. */
-  observeReply(lineText: string, reply: Uint8Array, seconds: number): void {
-    this.replyLatency.observe(seconds, replyCommandSeries(lineText, reply[0]));
+  observeReply(lineText: string, reply: string, seconds: number): void {
+    this.replyLatency.observe(seconds, replyCommandSeries(lineText, reply.charCodeAt(0)));
   }
 
   /** Observes one upstream Places call of `provider` (ignored for one without calls). */

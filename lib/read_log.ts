@@ -6,7 +6,7 @@
  * wire text, whose bytes outside printable ASCII are escaped — and in JSON as
  * `[{"line": …, "reply": …}]` (`reply` null when it follows).
  */
-import { showWireBytes, showWireText } from "./log.ts";
+import { showWireText } from "./log.ts";
 import type { LogText } from "./log_format.ts";
 
 /**
@@ -20,8 +20,8 @@ const REPLY_FOLLOWS = "(reply follows)";
 
 export class ReadExchanges implements LogText {
   readonly #lines: string[] = [];
-  /** Each line's immediate reply without its final `\n`, or undefined. */
-  readonly #replies: Array<Uint8Array | undefined> = [];
+  /** Each line's immediate reply (wire text), or undefined. */
+  readonly #replies: Array<string | undefined> = [];
   #shown: Array<{ line: string; reply: string | null }> | undefined;
   #wireBytes = 0;
 
@@ -34,9 +34,9 @@ export class ReadExchanges implements LogText {
    * Adds a line and its immediate reply (undefined when it will come later); true once the
    * record is full and should be logged before more lines are added.
    */
-  add(line: string, reply: Uint8Array | undefined): boolean {
+  add(line: string, reply: string | undefined): boolean {
     this.#lines.push(line);
-    this.#replies.push(reply && (reply.at(-1) === 0x0a ? reply.subarray(0, -1) : reply));
+    this.#replies.push(reply);
     this.#wireBytes += line.length + (reply?.length ?? 0);
     return this.#wireBytes >= RECORD_WIRE_BYTES_MAX;
   }
@@ -55,8 +55,13 @@ export class ReadExchanges implements LogText {
   toJSON(): Array<{ line: string; reply: string | null }> {
     this.#shown ??= this.#lines.map((line, index) => {
       const reply = this.#replies[index];
-      return { line: showWireText(line), reply: reply && showWireBytes(reply) || null };
+      const shown = reply === undefined ? null : showWireText(withoutFinalNewline(reply));
+      return { line: showWireText(line), reply: shown };
     });
     return this.#shown;
   }
+}
+
+function withoutFinalNewline(reply: string): string {
+  return reply.endsWith("\n") ? reply.slice(0, -1) : reply;
 }

@@ -4,10 +4,9 @@
  * but no sockets: the clock, the provider and the flood are passed in, so tests drive it
  * without a network and without sleeping.
  */
-import { Buffer } from "node:buffer";
 import { deadlineAfter } from "./abortable.ts";
 import type { Counters } from "./counters.ts";
-import { encodeWireLine, encodeWireText } from "./lines.ts";
+import { utf8AsWireText } from "./lines.ts";
 import type { Logger } from "./log.ts";
 import { showWireText } from "./log.ts";
 import { IAMAT_REFUSED_COUNTER } from "./metrics.ts";
@@ -49,8 +48,12 @@ export interface ServiceOptions {
   counters: Counters;
 }
 
-/** A reply ready to send now, or one that a Places lookup will complete. */
-export type Reply = Uint8Array | Promise<Uint8Array>;
+/**
+ * A reply ready to send now, or one that a Places lookup will complete: wire text (one code
+ * unit per byte, the JSON body's UTF-8 bytes included), ending in `\n`. Text, not bytes, so a
+ * read's replies are encoded together, in one call, when they are written.
+ */
+export type Reply = string | Promise<string>;
 
 /** How {@link HerdService.handleLine} takes a line. */
 export interface HandleLineOptions {
@@ -113,8 +116,8 @@ export class HerdService {
     }
   }
 
-  #invalid(line: string): Uint8Array {
-    return encodeWireText(formatInvalidReply(line));
+  #invalid(line: string): string {
+    return formatInvalidReply(line);
   }
 
   #iamat(message: IamatMessage, line: string): Reply {
@@ -142,7 +145,7 @@ export class HerdService {
     } else {
       counters.add("iamat_stale");
     }
-    const reply = encodeWireLine(atLine);
+    const reply = atLine + NEWLINE;
     return committed === undefined ? reply : committed().then(() => reply);
   }
 
@@ -207,15 +210,15 @@ export class HerdService {
 }
 
 /** A WHATSAT's reply: the AT line held, the Places body cut to `bound`, an empty line. */
-function whatsatReply(atLine: string, body: PlacesBody, bound: number): Uint8Array {
+function whatsatReply(atLine: string, body: PlacesBody, bound: number): string {
   return whatsatReplyOf(atLine, formattedBody(body, bound));
 }
 
-/** The Places body cut to `bound` as the reply's UTF-8 bytes, with the closing empty line. */
-function formattedBody(body: PlacesBody, bound: number): Uint8Array {
-  return Buffer.from(formatPlacesBody(body, bound) + REPLY_END, "utf8");
+/** The Places body cut to `bound` as the reply's UTF-8 bytes in wire text, with the closing empty line. */
+function formattedBody(body: PlacesBody, bound: number): string {
+  return utf8AsWireText(formatPlacesBody(body, bound) + REPLY_END);
 }
 
-function whatsatReplyOf(atLine: string, formatted: Uint8Array): Uint8Array {
-  return Buffer.concat([encodeWireText(atLine + NEWLINE), formatted]);
+function whatsatReplyOf(atLine: string, formatted: string): string {
+  return atLine + NEWLINE + formatted;
 }

@@ -37,7 +37,7 @@ async function settle(): Promise<void> {
  */
 class FakeService {
   readonly linesActedOn: string[] = [];
-  readonly #unanswered = new Map<string, (reply: Uint8Array) => void>();
+  readonly #unanswered = new Map<string, (reply: string) => void>();
   readonly #replyBytes: number;
 
   constructor(options: { replyBytes?: number } = {}) {
@@ -46,7 +46,7 @@ class FakeService {
 
   handleLine(line: string): Reply {
     this.linesActedOn.push(line);
-    if (line.startsWith("now ")) return wireBytes(this.replyTo(line));
+    if (line.startsWith("now ")) return this.replyTo(line);
     return new Promise((resolve) => this.#unanswered.set(line, resolve));
   }
 
@@ -59,7 +59,7 @@ class FakeService {
     const resolve = this.#unanswered.get(line);
     assert.ok(resolve !== undefined, `no reply owed to ${line}`);
     this.#unanswered.delete(line);
-    resolve(wireBytes(this.replyTo(line)));
+    resolve(this.replyTo(line));
   }
 
   replyTo(line: string): string {
@@ -448,7 +448,7 @@ class BusyService implements Pick<HerdService, "handleLine"> {
 
   handleLine(line: string): Reply {
     this.clock.advance(this.busyMs);
-    return wireBytes(`${line}\n`);
+    return `${line}\n`;
   }
 }
 

@@ -58,3 +58,33 @@ Deno.test("drained() resolves at once with nothing queued, and when the connecti
   assert.equal(connection.unsentBytes, 0);
   clientEnd.close();
 });
+
+Deno.test("text and bytes queued in one turn go out in order, byte for byte, in one write", async () => {
+  const [serverEnd, clientEnd] = memoryConnPair({ receiveBytesMax: RECEIVE_BYTES_MAX });
+  const connection = new LineConnection(serverEnd, LIMITS);
+  connection.sendText("AT Hill +0.1 caf\u00e9\u00ff +1+1 5\n");
+  connection.send(new Uint8Array([0x7b, 0xe6, 0x9d, 0xb1, 0x7d, 0x0a]));
+  connection.sendText("? \u0000\u007f\u0080\n");
+  connection.sendText("ascii\n");
+  const expected = [
+    ..."AT Hill +0.1 caf\u00e9\u00ff +1+1 5\n".split("").map((char) => char.charCodeAt(0)),
+    0x7b,
+    0xe6,
+    0x9d,
+    0xb1,
+    0x7d,
+    0x0a,
+    0x3f,
+    0x20,
+    0x00,
+    0x7f,
+    0x80,
+    0x0a,
+    ..."ascii\n".split("").map((char) => char.charCodeAt(0)),
+  ];
+  assert.equal(connection.unsentBytes, expected.length);
+  await connection.drained();
+  assert.deepEqual([...(await clientEnd.readChunk())!], expected);
+  connection.close();
+  clientEnd.close();
+});

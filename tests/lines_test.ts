@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeWireLine, encodeWireText, type Line, LineSplitter } from "../lib/lines.ts";
+import { type Line, LineSplitter, utf8AsWireText } from "../lib/lines.ts";
 
 /** Wire text (one code unit per byte) as bytes. */
 function bytes(text: string): Uint8Array {
@@ -261,15 +261,11 @@ Deno.test("LineSplitter: the limit counts bytes, not characters", () => {
   ]);
 });
 
-Deno.test("encodeWireLine() is the line's wire bytes and a newline, as encodeWireText gives them", () => {
-  for (
-    const text of [
-      "AT Hill +0.1 kiwi +1+1 1",
-      "",
-      "caf\u00e9 \u00ff\u0000\u007f",
-      "x".repeat(70_000),
-    ]
-  ) {
-    assert.deepEqual(encodeWireLine(text), new Uint8Array(encodeWireText(`${text}\n`)));
+Deno.test("utf8AsWireText() is the text's UTF-8 bytes, one code unit each", () => {
+  for (const text of ['{"status":"OK"}', "Caf\u00e9 \u6771\u4eac \u{1f600}", ""]) {
+    const wire = utf8AsWireText(text);
+    assert.deepEqual(bytes(wire), new TextEncoder().encode(text));
   }
+  const ascii = '{"results":[]}';
+  assert.equal(utf8AsWireText(ascii), ascii);
 });

@@ -4,13 +4,11 @@ import { READ_LINES_SEPARATOR, ReadExchanges } from "../lib/read_log.ts";
 import { logLineFormatter } from "../lib/log_format.ts";
 import { logRecord } from "./support/log_records.ts";
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-
 Deno.test("a read's lines are shown in order, each with its reply or that it follows", () => {
   const read = new ReadExchanges();
-  read.add("IAMAT a +1+1 1", bytes("AT Hill +0.1 a +1+1 1\n"));
+  read.add("IAMAT a +1+1 1", "AT Hill +0.1 a +1+1 1\n");
   read.add("WHATSAT a 10 2", undefined);
-  read.add("NOPE \x01\\", bytes("? NOPE \x01\\\n"));
+  read.add("NOPE \x01\\", "? NOPE \x01\\\n");
   assert.equal(read.size, 3);
   assert.equal(
     read.toLogText(),
@@ -31,22 +29,22 @@ Deno.test("a read's lines are shown in order, each with its reply or that it fol
 Deno.test("the separator cannot be forged: a client's non-ASCII bytes are escaped", () => {
   const read = new ReadExchanges();
   // U+23CE as a client would send it: three UTF-8 bytes, each one code unit of wire text.
-  const forged = String.fromCharCode(...bytes(READ_LINES_SEPARATOR.trim()));
-  read.add(`IAMAT ${forged}`, bytes("? x\n"));
+  const forged = String.fromCharCode(...new TextEncoder().encode(READ_LINES_SEPARATOR.trim()));
+  read.add(`IAMAT ${forged}`, "? x\n");
   assert.ok(!read.toLogText().includes(READ_LINES_SEPARATOR.trim()), read.toLogText());
 });
 
 Deno.test("a record is full once its lines and replies pass 2 KiB", () => {
   const read = new ReadExchanges();
   const line = "x".repeat(500);
-  const full = [1, 2, 3, 4, 5].map(() => read.add(line, bytes(`? ${line}\n`)));
+  const full = [1, 2, 3, 4, 5].map(() => read.add(line, `? ${line}\n`));
   assert.deepEqual(full, [false, false, true, true, true]);
 });
 
 Deno.test("in a log line: text joins the read into the message, JSON lists it as `lines`", () => {
   const read = new ReadExchanges();
-  read.add("IAMAT a +1+1 1", bytes("AT Hill +0.1 a +1+1 1\n"));
-  read.add("IAMAT b +1+1 1", bytes("AT Hill +0.1 b +1+1 1\n"));
+  read.add("IAMAT a +1+1 1", "AT Hill +0.1 a +1+1 1\n");
+  read.add("IAMAT b +1+1 1", "AT Hill +0.1 b +1+1 1\n");
   const record = logRecord("client {remote}: {lines}", { remote: "127.0.0.1:5", lines: read });
   assert.equal(
     logLineFormatter("text", "Hill")(record),

@@ -79,24 +79,17 @@ function aborted(): AbortSignal {
   return controller.signal;
 }
 
-/** A reply as wire text (one char per byte). */
-async function wire(reply: Reply): Promise<string> {
-  const bytes = await reply;
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-}
-
-/** A synchronous reply as wire text; fails if the reply is a promise. */
+/** A synchronous reply (wire text); fails if the reply is a promise. */
 function wireNow(reply: Reply): string {
-  assert.ok(reply instanceof Uint8Array, "expected an immediate reply");
-  return Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).toString("latin1");
+  assert.ok(typeof reply === "string", "expected an immediate reply");
+  return reply;
 }
 
 /** Splits a WHATSAT reply into its AT line and its parsed JSON body, checking the framing. */
 async function whatsatReply(
   reply: Reply,
 ): Promise<{ atLine: string; bodyText: string; body: PlacesBody }> {
-  const bytes = await reply;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const text = Buffer.from(await reply, "latin1").toString("utf8");
   assert.ok(text.endsWith("\n\n"), `reply does not end in an empty line: ${JSON.stringify(text)}`);
   const firstNewline = text.indexOf("\n");
   const bodyText = text.slice(firstNewline + 1, -2);
@@ -292,7 +285,7 @@ Deno.test("HerdService answers a tooLong line of binary bytes byte for byte", ()
 Deno.test("HerdService answers WHATSAT for an unknown client with ? line and no lookup", async () => {
   const { service, queries } = harness();
   const line = "WHATSAT nobody 10 5";
-  assert.equal(await wire(service.handleLine(line, { signal: live() })), `? ${line}\n`);
+  assert.equal(await service.handleLine(line, { signal: live() }), `? ${line}\n`);
   assert.equal(queries.length, 0);
 });
 
@@ -300,7 +293,7 @@ Deno.test("HerdService answers WHATSAT for another client than the one it knows 
   const { service } = harness();
   service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() });
   const line = `WHATSAT ${ID.toUpperCase()} 10 5`;
-  assert.equal(await wire(service.handleLine(line, { signal: live() })), `? ${line}\n`);
+  assert.equal(await service.handleLine(line, { signal: live() }), `? ${line}\n`);
 });
 
 for (const bound of [1, 5, 20]) {
@@ -321,7 +314,7 @@ for (const bound of [1, 5, 20]) {
 Deno.test("HerdService's WHATSAT reply is exactly AT line, \\n, JSON, \\n\\n", async () => {
   const { service } = harness({ answer: () => Promise.resolve(okBody(2)) });
   service.handleLine("IAMAT a +1+1 5", { signal: live() });
-  const reply = await wire(service.handleLine("WHATSAT a 1 20", { signal: live() }));
+  const reply = await service.handleLine("WHATSAT a 1 20", { signal: live() });
   assert.equal(
     reply,
     "AT Smith +1621464823.223371889 a +1+1 5\n" +
@@ -343,8 +336,7 @@ Deno.test("HerdService answers WHATSAT for a client id of non-ASCII bytes, AT li
   const { service } = harness();
   const id = "caf\u00e9\u00ff";
   const at = wireNow(service.handleLine(`IAMAT ${id} +1+1 5`, { signal: live() }));
-  const bytes = await service.handleLine(`WHATSAT ${id} 10 1`, { signal: live() });
-  const text = Buffer.from(bytes).toString("latin1");
+  const text = await service.handleLine(`WHATSAT ${id} 10 1`, { signal: live() });
   assert.ok(text.startsWith(at), JSON.stringify(text));
 });
 
@@ -440,7 +432,7 @@ Deno.test("HerdService's WHATSAT body keeps non-ASCII text as UTF-8", async () =
 });
 
 /** The reply if it has settled once pending microtasks ran (no timer of any length waited on). */
-async function settledNow(reply: Reply): Promise<Uint8Array | "pending"> {
+async function settledNow(reply: Reply): Promise<string> {
   const turn = new Promise<"pending">((resolve) => setTimeout(() => resolve("pending"), 0));
   return await Promise.race([Promise.resolve(reply), turn]);
 }
@@ -451,7 +443,7 @@ Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when its signal is alr
   const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() }));
   const reply = await settledNow(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: aborted() }));
   assert.notEqual(reply, "pending");
-  assert.equal(await wire(reply as Uint8Array), `${at}${UNKNOWN_ERROR_BODY}\n\n`);
+  assert.equal(reply, `${at}${UNKNOWN_ERROR_BODY}\n\n`);
 });
 
 Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when its signal aborts while pending", async () => {
@@ -463,14 +455,14 @@ Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when its signal aborts
   controller.abort();
   const reply = await settledNow(pending);
   assert.notEqual(reply, "pending");
-  assert.equal(await wire(reply as Uint8Array), `${at}${UNKNOWN_ERROR_BODY}\n\n`);
+  assert.equal(reply, `${at}${UNKNOWN_ERROR_BODY}\n\n`);
 });
 
 Deno.test("HerdService answers WHATSAT with UNKNOWN_ERROR when the provider outlasts placesTimeoutMs", async () => {
   const { service } = harness({ answer: answers.never, placesTimeoutMs: 20 });
   const at = wireNow(service.handleLine(`IAMAT ${ID} ${LOC} 5`, { signal: live() }));
   assert.equal(
-    await wire(service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() })),
+    await service.handleLine(`WHATSAT ${ID} 10 5`, { signal: live() }),
     `${at}${UNKNOWN_ERROR_BODY}\n\n`,
   );
 });
@@ -486,24 +478,22 @@ Deno.test("HerdService formats an immediate answer once per query: a repeated WH
     },
   };
   const { service, counters } = harness({ provider });
-  await wire(
-    service.handleLine("IAMAT kiwi +34.068930-118.445127 1621464827.959498503", { signal: live() }),
-  );
-  const first = await wire(service.handleLine("WHATSAT kiwi 10 5", { signal: live() }));
-  const again = await wire(service.handleLine("WHATSAT kiwi 10 5", { signal: live() }));
+  await service.handleLine("IAMAT kiwi +34.068930-118.445127 1621464827.959498503", {
+    signal: live(),
+  });
+  const first = await service.handleLine("WHATSAT kiwi 10 5", { signal: live() });
+  const again = await service.handleLine("WHATSAT kiwi 10 5", { signal: live() });
   assert.equal(again, first);
   assert.equal(asked.length, 1);
   assert.equal(JSON.parse(first.split("\n")[1]).results.length, 5);
   // Another bound or radius is another query.
-  const moreResults = await wire(service.handleLine("WHATSAT kiwi 10 7", { signal: live() }));
+  const moreResults = await service.handleLine("WHATSAT kiwi 10 7", { signal: live() });
   assert.equal(JSON.parse(moreResults.split("\n")[1]).results.length, 7);
-  await wire(service.handleLine("WHATSAT kiwi 11 7", { signal: live() }));
+  await service.handleLine("WHATSAT kiwi 11 7", { signal: live() });
   assert.equal(asked.length, 3);
   // A new location of the client is asked about anew; the AT line is always the one held.
-  await wire(
-    service.handleLine("IAMAT kiwi +35.068930-118.445127 1621464828.0", { signal: live() }),
-  );
-  const moved = await wire(service.handleLine("WHATSAT kiwi 10 5", { signal: live() }));
+  await service.handleLine("IAMAT kiwi +35.068930-118.445127 1621464828.0", { signal: live() });
+  const moved = await service.handleLine("WHATSAT kiwi 10 5", { signal: live() });
   assert.equal(asked.length, 4);
   assert.equal(asked[3].latitude, 35.06893);
   assert.ok(moved.startsWith(`AT ${SERVER} `) && moved.includes(" kiwi +35.068930-118.445127 "));

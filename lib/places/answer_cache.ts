@@ -3,7 +3,7 @@
  * data set's), kept by query so that a repeated WHATSAT is answered without a search and
  * without formatting 20 results again — those were ~90 % of a loaded offline WHATSAT's cost.
  *
- * Bounded in bytes (each entry counted as its body's bytes, its key's and a fixed overhead);
+ * Bounded in bytes (each entry counted as its body's bytes — wire text, one byte a code unit — its key's and a fixed overhead);
  * past the bound the oldest entries go first. An attacker who varies every query only cycles
  * the cache: each of its WHATSATs costs what it would without one.
  */
@@ -19,7 +19,7 @@ export interface AnswerCacheOptions {
 export class AnswerCache {
   readonly #bytesMax: number;
   /** In insertion order, oldest first: the order entries are dropped in. */
-  readonly #entries = new Map<string, Uint8Array>();
+  readonly #entries = new Map<string, string>();
   #bytes = 0;
 
   constructor(options: AnswerCacheOptions) {
@@ -35,12 +35,12 @@ export class AnswerCache {
     return this.#entries.size;
   }
 
-  get(key: string): Uint8Array | undefined {
+  get(key: string): string | undefined {
     return this.#entries.get(key);
   }
 
   /** Keeps `body` for `key`, dropping the oldest entries as needed; one past the bound alone is not kept. */
-  set(key: string, body: Uint8Array): void {
+  set(key: string, body: string): void {
     const cost = entryCost(key, body);
     if (cost > this.#bytesMax || this.#entries.has(key)) return;
     for (const [oldKey, oldBody] of this.#entries) {
@@ -53,6 +53,6 @@ export class AnswerCache {
   }
 }
 
-function entryCost(key: string, body: Uint8Array): number {
+function entryCost(key: string, body: string): number {
   return body.length + key.length * 2 + ENTRY_OVERHEAD_BYTES;
 }
