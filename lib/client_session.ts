@@ -12,7 +12,7 @@ import type { Line } from "./lines.ts";
 import { type Logger, showWireText } from "./log.ts";
 import { ReadExchanges } from "./read_log.ts";
 import type { Counters } from "./counters.ts";
-import type { HerdMetrics } from "./metrics.ts";
+import { type HerdMetrics, replyCommandSeries } from "./metrics.ts";
 import type { HandleLineOptions, HerdService, Reply } from "./service.ts";
 
 export interface ClientSessionOptions {
@@ -22,6 +22,11 @@ export interface ClientSessionOptions {
   counters: Counters;
   /** Current time in ms, for the idle timeout. */
   clockMs: () => number;
+  /**
+   * Wall-clock time in integer nanoseconds: read once per read, as the receive time of its
+   * lines (their skews). Without it the service reads its own clock for each line.
+   */
+  clockNs?: () => bigint;
   /** Aborts every pending lookup (the server is stopping and their grace is over). */
   stopSignal: AbortSignal;
   /**
@@ -50,12 +55,27 @@ const READER_STALL_MS = 1000;
 class LineHandling implements HandleLineOptions {
   tooLong = false;
   readonly #stopSignal: AbortSignal;
+  readonly #clockNs: (() => bigint) | undefined;
   /** Aborted when the client goes; made with the signal, or by the going if that comes first. */
   #gone: AbortController | undefined;
   #signal: AbortSignal | undefined;
+  /** The current read's receive time, read on first use. */
+  #receivedNs: bigint | undefined;
 
-  constructor(stopSignal: AbortSignal) {
+  constructor(stopSignal: AbortSignal, clockNs: (() => bigint) | undefined) {
     this.#stopSignal = stopSignal;
+    this.#clockNs = clockNs;
+  }
+
+  /** When the lines of the current read were received: the clock read once for all of them. */
+  get receivedNs(): bigint | undefined {
+    this.#receivedNs ??= this.#clockNs?.();
+    return this.#receivedNs;
+  }
+
+  /** The lines acted on from now on came in another read. */
+  nextRead(): void {
+    this.#receivedNs = undefined;
   }
 
   get signal(): AbortSignal {
@@ -97,6 +117,10 @@ export class ClientSession {
   #readsNothing = false;
   /** Time spent acting on this connection's lines since it last rested or waited for input. */
   #busyMs = 0;
+  /** When the current batch of lines (those of one read up to a wait) began to be acted on. */
+  #batchFromMs = 0;
+  /** With metrics: the command series of each immediate reply of the current batch. */
+  readonly #batchReplySeries: number[] = [];
   /** True while held replies wait for the connection to drain before they are handed on. */
   #releaseScheduled = false;
   /** The lines acted on in the current read, for its one log record. */
@@ -108,7 +132,7 @@ export class ClientSession {
     this.#options = options;
     this.#waitClock = options.waitClock ?? systemWaitClock;
     this.lastReadMs = options.clockMs();
-    this.#lineHandling = new LineHandling(options.stopSignal);
+    this.#lineHandling = new LineHandling(options.stopSignal, options.clockNs);
     connection.onClose(() => {
       this.#lineHandling.clientGone();
       this.#wakeWaiters();
@@ -121,40 +145,33 @@ export class ClientSession {
     const { connection } = this;
     let lines: Line[] | null = firstLines;
     while (lines !== null) {
-      // One clock read per line: a line's handling ends where the next one's starts.
-      let handledFromMs = this.#waitClock.nowMs();
+      this.#startBatch();
       for (const line of lines) {
         // One read may bring many lines: each waits its turn. The waits are awaited only
         // when needed, so that the replies of one read go out in one write.
-        // The lines before a wait are logged first, so their record precedes the wait's.
+        // The lines before a wait end a batch first, so their record precedes the wait's.
         if (this.#linesInFlightFull) {
-          this.#logRead();
+          this.#endBatch();
           await this.#pauseReading();
-          handledFromMs = this.#waitClock.nowMs();
+          this.#startBatch();
         }
         if (this.#isBackedUp && !this.#readsNothing) {
-          this.#logRead();
+          this.#endBatch();
           await this.#waitForSlowReader();
-          handledFromMs = this.#waitClock.nowMs();
+          this.#startBatch();
         }
         if (connection.isClosed) {
-          this.#logRead();
+          this.#endBatch();
           return;
         }
-        const reply = this.#handle(line, handledFromMs);
-        const handledToMs = this.#waitClock.nowMs();
-        const handledMs = handledToMs - handledFromMs;
-        handledFromMs = handledToMs;
-        this.#busyMs += handledMs;
-        if (typeof reply === "string") {
-          this.#options.metrics?.observeReply(line.text, reply, handledMs / 1000);
-        }
+        this.#handle(line);
       }
-      this.#logRead();
+      this.#endBatch();
       if (this.#linesInFlightFull) await this.#pauseReading();
       if (connection.isClosed) return;
       if (this.#busyMs >= BUSY_MS_MAX) await this.#rest();
       lines = await connection.readLines();
+      this.#lineHandling.nextRead();
       this.lastReadMs = this.#options.clockMs();
       // Waiting for the client let every other connection in: its busy run starts again.
       if (connection.lastReadWaited) this.#busyMs = 0;
@@ -163,6 +180,26 @@ export class ClientSession {
     await this.#waitUntil(() => this.#unsentReplies.length === 0);
     await connection.drained();
     connection.close();
+  }
+
+  /** Lines are acted on from now, in one run: two clock reads time all of them. */
+  #startBatch(): void {
+    this.#batchFromMs = this.#waitClock.nowMs();
+  }
+
+  /**
+   * Ends a run of lines acted on without waiting: its time counts as busy, its immediate
+   * replies (all sent together, once it ends) are observed with it, and its lines are logged.
+   */
+  #endBatch(): void {
+    const handledMs = this.#waitClock.nowMs() - this.#batchFromMs;
+    this.#busyMs += handledMs;
+    const { metrics } = this.#options;
+    if (metrics !== undefined) {
+      for (const series of this.#batchReplySeries) metrics.observeReply(series, handledMs / 1000);
+      this.#batchReplySeries.length = 0;
+    }
+    this.#logRead();
   }
 
   /**
@@ -253,8 +290,8 @@ export class ClientSession {
     }
   }
 
-  /** Acts on `line` and queues its reply, which it returns; `handledFromMs` times it. */
-  #handle(line: Line, handledFromMs: number): Reply {
+  /** Acts on `line` and queues its reply. */
+  #handle(line: Line): void {
     const { logger, service, counters } = this.#options;
     counters.add("lines_received");
     this.#lineHandling.tooLong = line.tooLong;
@@ -264,12 +301,13 @@ export class ClientSession {
       const full = this.#readLogged.add(line.text, typeof reply === "string" ? reply : undefined);
       if (full) this.#logRead();
     }
-    this.#enqueue(reply, line, handledFromMs);
-    return reply;
+    this.#enqueue(reply, line);
   }
 
-  #enqueue(reply: Reply, line: Line, handledFromMs: number): void {
+  #enqueue(reply: Reply, line: Line): void {
+    const { metrics } = this.#options;
     if (typeof reply === "string") {
+      if (metrics) this.#batchReplySeries.push(replyCommandSeries(line.text, reply.charCodeAt(0)));
       if (this.#unsentReplies.length === 0) {
         this.connection.sendText(reply);
       } else {
@@ -280,10 +318,13 @@ export class ClientSession {
     }
     const slot: ReplySlot = { text: undefined };
     this.#unsentReplies.push(slot);
-    const { metrics } = this.#options;
+    const handledFromMs = this.#batchFromMs;
     reply.then((text) => {
-      // One clock read, when the reply is ready; the line's text is read only for its command.
-      metrics?.observeReply(line.text, text, (this.#waitClock.nowMs() - handledFromMs) / 1000);
+      if (metrics !== undefined) {
+        // One clock read, when the reply is ready; the line's text is read only for its command.
+        const seconds = (this.#waitClock.nowMs() - handledFromMs) / 1000;
+        metrics.observeReply(replyCommandSeries(line.text, text.charCodeAt(0)), seconds);
+      }
       slot.text = text;
       this.#heldBytes += text.length;
       this.#logReply(text);

@@ -270,7 +270,7 @@ export function replyCommandSeries(lineText: string, replyFirstByte: number): nu
 export class HerdMetrics {
   readonly replyLatency = new BucketHistogram({
     name: "herd_reply_latency_seconds",
-    help: "Time from acting on a client line to its reply being ready, by command.",
+    help: "Time from acting on the lines of a client read to a reply being ready, by command.",
     buckets: REPLY_LATENCY_BUCKETS_SECONDS,
     label: { name: "command", values: REPLY_COMMANDS },
   });
@@ -292,9 +292,9 @@ export class HerdMetrics {
     buckets: FLOOD_AGE_BUCKETS_SECONDS,
   });
 
-  /** Observes a reply's latency; the series from {@link replyCommandSeries}. */
-  observeReply(lineText: string, reply: string, seconds: number): void {
-    this.replyLatency.observe(seconds, replyCommandSeries(lineText, reply.charCodeAt(0)));
+  /** Observes a reply's latency in the series {@link replyCommandSeries} gives. */
+  observeReply(series: number, seconds: number): void {
+    this.replyLatency.observe(seconds, series);
   }
 
   /** Observes one upstream Places call of `provider` (ignored for one without calls). */

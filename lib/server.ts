@@ -373,6 +373,7 @@ export class HerdServer {
       logger,
       counters: this.counters,
       clockMs: () => this.#waitClock.nowMs(),
+      clockNs: this.#options.clockNs ?? systemClockNs,
       stopSignal: this.#stopLookups.signal,
       metrics: this.#options.metrics,
     });

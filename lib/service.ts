@@ -60,6 +60,11 @@ export interface HandleLineOptions {
   /** The line was longer than `lineBytesMax` and is cut to it: it is refused. Default false. */
   tooLong?: boolean;
   /**
+   * When the line was received, in integer nanoseconds of the wall clock (the lines of one read
+   * share it); default: now, by the service's clock.
+   */
+  receivedNs?: bigint;
+  /**
    * Aborts a pending lookup when the client has gone or the server is stopping; the reply
    * then carries the `UNKNOWN_ERROR` body.
    */
@@ -100,7 +105,7 @@ export class HerdService {
     const message = options.tooLong ? undefined : parseClientLine(line);
     switch (message?.kind) {
       case "IAMAT":
-        return this.#iamat(message, line);
+        return this.#iamat(message, line, options);
       case "WHATSAT":
         return this.#whatsat(message, line, options);
       case "invalid":
@@ -120,13 +125,14 @@ export class HerdService {
     return formatInvalidReply(line);
   }
 
-  #iamat(message: IamatMessage, line: string): Reply {
+  #iamat(message: IamatMessage, line: string, options: HandleLineOptions): Reply {
     const { serverName, store, counters, logger, flood, committed } = this.#options;
     if (!this.#acceptsUpdates()) {
       counters.add(IAMAT_REFUSED_COUNTER);
       return this.#invalid(line);
     }
-    const atLine = formatAtLine(serverName, this.#options.clockNs(), message);
+    const receivedNs = options.receivedNs ?? this.#options.clockNs();
+    const atLine = formatAtLine(serverName, receivedNs, message);
     // The store keeps its own copy of the id: nothing of the client's line outlives this call.
     const result = store.offer({ clientId: message.clientId, atLine });
     if (result === "clientsMax" || result === "storeBytesMax") {

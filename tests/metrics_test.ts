@@ -170,7 +170,7 @@ function statusOf(server: MonitoredServer): ServerStatus {
 
 function exposition(counters: Counters, links: PeerLinkReport[]): string {
   const metrics = new HerdMetrics();
-  metrics.observeReply("IAMAT kiwi +1+1 1", "AT Hill +0.1 kiwi +1+1 1\n", 0.0002);
+  metrics.observeReply(replyCommandSeries("IAMAT kiwi +1+1 1", "A".charCodeAt(0)), 0.0002);
   metrics.observePlacesCall("google-new", 120);
   metrics.observePlacesCall("offline", 5); // makes no upstream calls: not a series
   const metricsExposition = new MetricsExposition({ metrics, neighbours: ["Jaquez", "Smith"] });

@@ -97,8 +97,8 @@ function newService(clockNs = 0n): { service: HerdService; store: ClientStore } 
 /** The service's immediate reply to `line`, as wire text. */
 function replyNow(service: HerdService, line: string): string {
   const reply = service.handleLine(line, { signal: new AbortController().signal });
-  assert.ok(reply instanceof Uint8Array, `${JSON.stringify(line)} got no immediate reply`);
-  return wireText(reply);
+  assert.ok(typeof reply === "string", `${JSON.stringify(line)} got no immediate reply`);
+  return reply;
 }
 
 Deno.test("parseClientLine() accepts every valid IAMAT and keeps its fields verbatim", () => {
