@@ -125,6 +125,8 @@ export class ClientSession {
   #releaseScheduled = false;
   /** The lines acted on in the current read, for its one log record. */
   #readLogged: ReadExchanges | undefined;
+  /** Whether lines and replies are logged (level `info`), asked once: the level is fixed. */
+  readonly #logsLines: boolean;
   lastReadMs: number;
 
   constructor(connection: LineConnection, options: ClientSessionOptions) {
@@ -133,6 +135,7 @@ export class ClientSession {
     this.#waitClock = options.waitClock ?? systemWaitClock;
     this.lastReadMs = options.clockMs();
     this.#lineHandling = new LineHandling(options.stopSignal, options.clockNs);
+    this.#logsLines = options.logger.isEnabledFor("info");
     connection.onClose(() => {
       this.#lineHandling.clientGone();
       this.#wakeWaiters();
@@ -292,11 +295,11 @@ export class ClientSession {
 
   /** Acts on `line` and queues its reply. */
   #handle(line: Line): void {
-    const { logger, service, counters } = this.#options;
+    const { service, counters } = this.#options;
     counters.add("lines_received");
     this.#lineHandling.tooLong = line.tooLong;
     const reply = service.handleLine(line.text, this.#lineHandling);
-    if (logger.isEnabledFor("info")) {
+    if (this.#logsLines) {
       this.#readLogged ??= new ReadExchanges(); // made per read, so an idle client holds none
       const full = this.#readLogged.add(line.text, typeof reply === "string" ? reply : undefined);
       if (full) this.#logRead();

@@ -19,6 +19,8 @@ export interface IamatMessage {
   clientId: string;
   location: string;
   time: string;
+  /** `client-id location time` as an AT line echoes them: single spaces between. */
+  echo: string;
 }
 
 /** WHATSAT as read; `radiusMetres` is exact (≤ 50 000, at most the digits the client sent). */
@@ -82,6 +84,7 @@ const LATITUDE_DEGREES_MAX = 90;
 const LONGITUDE_DEGREES_MAX = 180;
 const RADIUS_KM_MAX = 50;
 export const BOUND_MAX = 20;
+const IAMAT_PREFIX = "IAMAT ";
 /** IAMAT and WHATSAT both take a command word and three fields. */
 const CLIENT_MESSAGE_FIELDS = 4;
 /** `AT <server> <skew> <client-id> <location> <time>`. */
@@ -134,7 +137,7 @@ export function parseClientLine(line: string): ClientMessage {
   const fields = splitFields(line, CLIENT_MESSAGE_FIELDS + 1);
   switch (fields[0]) {
     case "IAMAT":
-      return parseIamat(fields);
+      return parseIamat(fields, line);
     case "WHATSAT":
       return parseWhatsat(fields);
     case undefined:
@@ -144,12 +147,26 @@ export function parseClientLine(line: string): ClientMessage {
   }
 }
 
-function parseIamat(fields: string[]): IamatMessage | InvalidMessage {
+function parseIamat(fields: string[], line: string): IamatMessage | InvalidMessage {
   if (fields.length !== CLIENT_MESSAGE_FIELDS) return invalid("IAMAT takes 3 fields");
   const [, clientId, location, time] = fields;
   if (!isLocation(location)) return invalid("bad location");
   if (!isTime(time)) return invalid("bad time");
-  return { kind: "IAMAT", clientId, location, time };
+  return { kind: "IAMAT", clientId, location, time, echo: echoOf(line, clientId, location, time) };
+}
+
+/**
+ * The echo of a valid IAMAT's fields: the line's own text after `IAMAT ` when single spaces
+ * already separate them and nothing surrounds them (the usual case: nothing is copied), else
+ * the fields joined. The fields are the line's white-space runs apart, so a line exactly as
+ * long as they and three separators has single ones, and nothing before or after.
+ */
+function echoOf(line: string, clientId: string, location: string, time: string): string {
+  const locationStart = IAMAT_PREFIX.length + clientId.length + 1;
+  const timeStart = locationStart + location.length + 1;
+  const isCanonical = line.length === timeStart + time.length && line.startsWith(IAMAT_PREFIX) &&
+    line.charCodeAt(locationStart - 1) === SPACE && line.charCodeAt(timeStart - 1) === SPACE;
+  return isCanonical ? line.slice(IAMAT_PREFIX.length) : `${clientId} ${location} ${time}`;
 }
 
 function parseWhatsat(fields: string[]): WhatsatMessage | InvalidMessage {
@@ -216,12 +233,31 @@ function readSignedDecimal(text: string, start: number, limits: DigitLimits): De
 
 /** True when `time` is `1*DIGIT ["." 1*9DIGIT]`: POSIX seconds, up to nanoseconds. */
 function isTime(time: string): boolean {
-  return readDecimal(time, 0, TIME_DIGITS)?.end === time.length;
+  return decimalBytesEnd(wireBytesOf(time), 0, time.length, TIME_DIGITS) === time.length;
 }
 
-/** True when `location` is `±DD.ddd±DDD.ddd` on the globe (cheap: no numbers are built). */
+/**
+ * True when `location` is `±DD.ddd±DDD.ddd` on the globe, checked by the byte scanners an AT
+ * line's bytes are (no string, number or object is made).
+ */
 export function isLocation(location: string): boolean {
-  return readLocation(location) !== undefined;
+  return locationBytesEnd(wireBytesOf(location), 0, location.length) === location.length;
+}
+
+/** What {@link wireBytesOf} writes short text into: reused, so a check allocates nothing. */
+const scratchBytes = new Uint8Array(256);
+
+/**
+ * Wire text as bytes for the byte scanners, in a scratch buffer when it fits (valid until the
+ * next call). A code unit above 255 is not wire text: it becomes a 0, which no field accepts.
+ */
+function wireBytesOf(text: string): Uint8Array {
+  const bytes = text.length <= scratchBytes.length ? scratchBytes : new Uint8Array(text.length);
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    bytes[index] = code > 0xff ? 0 : code;
+  }
+  return bytes;
 }
 
 /** Parses `±DD.ddd±DDD.ddd`; undefined when outside the grammar or the globe. */
@@ -418,10 +454,8 @@ export function formatAtLine(
   receivedNs: bigint,
   message: IamatMessage,
 ): string {
-  const skew = formatSkew(receivedNs, message.time);
-  // join() builds one flat string; a template literal would keep a rope of slices of the
-  // client's whole line alive for as long as the update is stored.
-  return ["AT", serverName, skew, message.clientId, message.location, message.time].join(" ");
+  // The echo is made of the client's line (a slice of it, or of its fields): nothing more.
+  return `AT ${serverName} ${formatSkew(receivedNs, message.time)} ${message.echo}`;
 }
 
 /**
@@ -453,10 +487,7 @@ export function atLineBytesMax(lineBytesMax: number, serverNameBytesMax: number)
 
 /** True when `skew` is `[+-]1*DIGIT "." 9DIGIT`, as {@link formatSkew} writes it. */
 function isSkew(skew: string): boolean {
-  // A skew's digits are a time's, but always with all nine decimals.
-  const decimal = readSignedDecimal(skew, 0, TIME_DIGITS);
-  return decimal !== undefined && decimal.end === skew.length &&
-    decimal.fraction.length === NANOSECOND_DIGITS;
+  return skewBytesEnd(wireBytesOf(skew), 0, skew.length) === skew.length;
 }
 
 /**
@@ -487,17 +518,16 @@ export function isAtLineBytes(bytes: Uint8Array, start: number, end: number): bo
   if (skewEnd === -1 || bytes[skewEnd] !== SPACE) return false;
   const idEnd = fieldEnd(bytes, skewEnd + 1, end);
   if (idEnd === skewEnd + 1 || idEnd === end) return false;
-  const latitudeEnd = degreesBytesEnd(bytes, idEnd + 1, end, LATITUDE_DIGITS, LATITUDE_DEGREES_MAX);
-  if (latitudeEnd === -1) return false;
-  const longitudeEnd = degreesBytesEnd(
-    bytes,
-    latitudeEnd,
-    end,
-    LONGITUDE_DIGITS,
-    LONGITUDE_DEGREES_MAX,
-  );
-  if (longitudeEnd === -1 || bytes[longitudeEnd] !== SPACE) return false;
-  return decimalBytesEnd(bytes, longitudeEnd + 1, end, TIME_DIGITS) === end;
+  const locationEnd = locationBytesEnd(bytes, idEnd + 1, end);
+  if (locationEnd === -1 || bytes[locationEnd] !== SPACE) return false;
+  return decimalBytesEnd(bytes, locationEnd + 1, end, TIME_DIGITS) === end;
+}
+
+/** Where a location (`±DD.ddd±DDD.ddd` on the globe) at `start` ends, or -1. */
+function locationBytesEnd(bytes: Uint8Array, start: number, end: number): number {
+  const latitudeEnd = degreesBytesEnd(bytes, start, end, LATITUDE_DIGITS, LATITUDE_DEGREES_MAX);
+  if (latitudeEnd === -1) return -1;
+  return degreesBytesEnd(bytes, latitudeEnd, end, LONGITUDE_DIGITS, LONGITUDE_DEGREES_MAX);
 }
 
 const LETTER_A = 0x41;

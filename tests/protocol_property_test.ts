@@ -104,7 +104,8 @@ function replyNow(service: HerdService, line: string): string {
 Deno.test("parseClientLine() accepts every valid IAMAT and keeps its fields verbatim", () => {
   fc.assert(
     fc.property(iamatCase(), ({ line, clientId, location, time }) => {
-      assert.deepEqual(parseClientLine(line), { kind: "IAMAT", clientId, location, time });
+      const echo = `${clientId} ${location} ${time}`;
+      assert.deepEqual(parseClientLine(line), { kind: "IAMAT", clientId, location, time, echo });
     }),
     RUNS,
   );

@@ -30,7 +30,7 @@ const SPACES = " ".repeat(RUN);
 const HOSTILE_LINE_BYTES = 4096;
 
 function iamat(clientId: string, location: string, time: string): ClientMessage {
-  return { kind: "IAMAT", clientId, location, time };
+  return { kind: "IAMAT", clientId, location, time, echo: `${clientId} ${location} ${time}` };
 }
 
 function whatsat(clientId: string, radiusMetres: number, bound: number): ClientMessage {
@@ -596,6 +596,49 @@ const AT_LINES: Array<
     receivedNs: 10_000000000n,
     line: "\t IAMAT\tid\v+1+1\f\f9 \r",
     at: "AT Singleton +1.000000000 id +1+1 9",
+  },
+  {
+    name: "one tab as a separator (a line as long as single separators would make it, or not)",
+    server: "Hill",
+    receivedNs: 9_000000000n,
+    line: "IAMAT id\t+1+1 9",
+    at: "AT Hill +0.000000000 id +1+1 9",
+  },
+  {
+    name: "a tab before the time (a line as long as single separators would make it, or not)",
+    server: "Hill",
+    receivedNs: 9_000000000n,
+    line: "IAMAT id +1+1\t9",
+    at: "AT Hill +0.000000000 id +1+1 9",
+  },
+  {
+    name: "two spaces after IAMAT (a line as long as single separators would make it, or not)",
+    server: "Hill",
+    receivedNs: 9_000000000n,
+    line: "IAMAT  id +1+1 9",
+    at: "AT Hill +0.000000000 id +1+1 9",
+  },
+  {
+    name:
+      "two spaces before the location (a line as long as single separators would make it, or not)",
+    server: "Hill",
+    receivedNs: 9_000000000n,
+    line: "IAMAT id  +1+1 9",
+    at: "AT Hill +0.000000000 id +1+1 9",
+  },
+  {
+    name: "a trailing space (a line as long as single separators would make it, or not)",
+    server: "Hill",
+    receivedNs: 9_000000000n,
+    line: "IAMAT id +1+1 9 ",
+    at: "AT Hill +0.000000000 id +1+1 9",
+  },
+  {
+    name: "a tab after IAMAT (a line as long as single separators would make it, or not)",
+    server: "Hill",
+    receivedNs: 9_000000000n,
+    line: "IAMAT\tid +1+1 9",
+    at: "AT Hill +0.000000000 id +1+1 9",
   },
   {
     name: "a client id of non-ASCII bytes, byte for byte",
