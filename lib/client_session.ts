@@ -89,6 +89,12 @@ class LineHandling implements HandleLineOptions {
   }
 }
 
+/**
+ * With metrics: the command series of each immediate reply of the current batch. A batch is
+ * acted on without a wait from start to end, so one array serves every session.
+ */
+const batchReplySeries: number[] = [];
+
 /** A reply's place in the connection's order; `text` is set once it is ready. */
 interface ReplySlot {
   text: string | undefined;
@@ -119,8 +125,7 @@ export class ClientSession {
   #busyMs = 0;
   /** When the current batch of lines (those of one read up to a wait) began to be acted on. */
   #batchFromMs = 0;
-  /** With metrics: the command series of each immediate reply of the current batch. */
-  readonly #batchReplySeries: number[] = [];
+
   /** True while held replies wait for the connection to drain before they are handed on. */
   #releaseScheduled = false;
   /** The lines acted on in the current read, for its one log record. */
@@ -199,8 +204,8 @@ export class ClientSession {
     this.#busyMs += handledMs;
     const { metrics } = this.#options;
     if (metrics !== undefined) {
-      for (const series of this.#batchReplySeries) metrics.observeReply(series, handledMs / 1000);
-      this.#batchReplySeries.length = 0;
+      for (const series of batchReplySeries) metrics.observeReply(series, handledMs / 1000);
+      batchReplySeries.length = 0;
     }
     this.#logRead();
   }
@@ -310,7 +315,7 @@ export class ClientSession {
   #enqueue(reply: Reply, line: Line): void {
     const { metrics } = this.#options;
     if (typeof reply === "string") {
-      if (metrics) this.#batchReplySeries.push(replyCommandSeries(line.text, reply.charCodeAt(0)));
+      if (metrics) batchReplySeries.push(replyCommandSeries(line.text, reply.charCodeAt(0)));
       if (this.#unsentReplies.length === 0) {
         this.connection.sendText(reply);
       } else {

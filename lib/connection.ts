@@ -175,14 +175,14 @@ export class LineConnection {
    * Waits for bytes and returns the lines they complete (possibly none). At end of input
    * returns the final unterminated line, if any, and then `null` from then on.
    */
-  async readLines(): Promise<Line[] | null> {
-    if (this.#sawEnd || this.#readStopped || this.isClosed) return null;
-    let chunk: Uint8Array | null;
-    try {
-      chunk = await this.#conn.readChunk();
-    } catch {
-      chunk = null;
-    }
+  readLines(): Promise<Line[] | null> {
+    if (this.#sawEnd || this.#readStopped || this.isClosed) return Promise.resolve(null);
+    // Not an async function: an idle connection waits here (see NodeSocketConn.readChunk).
+    return this.#conn.readChunk().then((chunk) => this.#linesOf(chunk), () => this.#linesOf(null));
+  }
+
+  /** The lines a chunk read completes; at end of input (null) the final unterminated one. */
+  #linesOf(chunk: Uint8Array | null): Line[] | null {
     // Stopped meanwhile: neither these bytes nor a partial line are acted on.
     if (this.#readStopped) return null;
     if (chunk === null) {

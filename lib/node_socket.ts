@@ -22,7 +22,7 @@ export class NodeSocketConn implements ByteConn {
   #backlogBytes = 0;
   #ended = false;
   #interrupted = false;
-  #wakeReader: (() => void) | undefined;
+  #waitingReader: ((chunk: Uint8Array | null) => void) | undefined;
   /** See {@link ByteConn.lastReadWaited}. */
   lastReadWaited = false;
 
@@ -50,14 +50,23 @@ export class NodeSocketConn implements ByteConn {
     socket.on("error", end); // the close that follows is what the reader sees
   }
 
-  /** The next chunk received, whole, or null at end of input (or once reading is interrupted). */
-  async readChunk(): Promise<Uint8Array | null> {
+  /**
+   * The next chunk received, whole, or null at end of input (or once reading is interrupted).
+   * Not an async function: an idle connection waits here, and a suspended frame per
+   * connection is memory.
+   */
+  readChunk(): Promise<Uint8Array | null> {
     this.lastReadWaited = this.#chunks.length === 0;
-    while (this.#chunks.length === 0 || this.#interrupted) {
-      if (this.#ended || this.#interrupted) return null;
-      await new Promise<void>((resolve) => (this.#wakeReader = resolve));
-    }
-    const chunk = this.#chunks.shift()!;
+    const next = this.#next();
+    if (next !== undefined) return Promise.resolve(next);
+    return new Promise((resolve) => (this.#waitingReader = resolve));
+  }
+
+  /** The next chunk, null at the end, or undefined while there is neither yet. */
+  #next(): Uint8Array | null | undefined {
+    if (this.#interrupted) return null;
+    const chunk = this.#chunks.shift();
+    if (chunk === undefined) return this.#ended ? null : undefined;
     this.#backlogBytes -= chunk.length;
     if (this.#backlogBytes <= BACKLOG_BYTES_MAX && this.#socket.isPaused()) this.#socket.resume();
     return chunk;
@@ -89,9 +98,13 @@ export class NodeSocketConn implements ByteConn {
     socket.once("close", () => clearTimeout(cutOff));
   }
 
+  /** Hands a waiting reader the next chunk (or the end), once there is one. */
   #wake(): void {
-    const wake = this.#wakeReader;
-    this.#wakeReader = undefined;
-    wake?.();
+    const reader = this.#waitingReader;
+    if (reader === undefined) return;
+    const next = this.#next();
+    if (next === undefined) return;
+    this.#waitingReader = undefined;
+    reader(next);
   }
 }

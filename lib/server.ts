@@ -9,7 +9,7 @@ import { deadlineAfter, raceAbort, systemWaitClock, type WaitClock } from "./abo
 import type { Config } from "./config.ts";
 import { LineConnection } from "./connection.ts";
 import { NodeSocketConn } from "./node_socket.ts";
-import { ClientSession } from "./client_session.ts";
+import { ClientSession, type ClientSessionOptions } from "./client_session.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import type { HerdMetrics } from "./metrics.ts";
@@ -99,6 +99,8 @@ export class HerdServer {
   readonly #options: HerdServerOptions;
   readonly #waitClock: WaitClock;
   readonly #service: HerdService;
+  /** What every client session is made with: one object for all of them. */
+  readonly #sessionOptions: ClientSessionOptions;
   readonly #sessions = new Set<ClientSession>();
   /** Connections that said hello as a peer and are not links yet: they count as clients do. */
   readonly #handshakes = new Set<LineConnection>();
@@ -166,6 +168,16 @@ export class HerdServer {
       logger,
       counters: this.counters,
     });
+    this.#sessionOptions = {
+      service: this.#service,
+      linesInFlightMax: config.limits.linesInFlightMax,
+      logger,
+      counters: this.counters,
+      clockMs: () => this.#waitClock.nowMs(),
+      clockNs: options.clockNs ?? systemClockNs,
+      stopSignal: this.#stopLookups.signal,
+      metrics: options.metrics,
+    };
   }
 
   /**
@@ -366,17 +378,8 @@ export class HerdServer {
   }
 
   async #serve(connection: LineConnection): Promise<void> {
-    const { logger, config } = this.#options;
-    const session = new ClientSession(connection, {
-      service: this.#service,
-      linesInFlightMax: config.limits.linesInFlightMax,
-      logger,
-      counters: this.counters,
-      clockMs: () => this.#waitClock.nowMs(),
-      clockNs: this.#options.clockNs ?? systemClockNs,
-      stopSignal: this.#stopLookups.signal,
-      metrics: this.#options.metrics,
-    });
+    const { logger } = this.#options;
+    const session = new ClientSession(connection, this.#sessionOptions);
     this.#sessions.add(session);
     this.counters.add("connections_accepted");
     logger.debug("client {remote} connected", { remote: connection.remote });
@@ -393,7 +396,7 @@ export class HerdServer {
       await this.#handOverToPeers(connection, first);
       return;
     }
-    await session.serve(first ?? []);
+    return session.serve(first ?? []);
   }
 
   /** Lets the peers module make a link of a hello's connection, counted until it is one. */
@@ -418,9 +421,12 @@ export class HerdServer {
   }
 }
 
-/** The lines of a connection's first read that brings any, or null if it ends first. */
-async function firstLines(connection: LineConnection): Promise<Line[] | null> {
-  let lines: Line[] | null = [];
-  while (lines !== null && lines.length === 0) lines = await connection.readLines();
-  return lines;
+/**
+ * The lines of a connection's first read that brings any, or null if it ends first. Not an
+ * async function: every idle connection waits here.
+ */
+function firstLines(connection: LineConnection): Promise<Line[] | null> {
+  return connection.readLines().then((lines) =>
+    lines !== null && lines.length === 0 ? firstLines(connection) : lines
+  );
 }
