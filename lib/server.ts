@@ -422,11 +422,11 @@ export class HerdServer {
 }
 
 /**
- * The lines of a connection's first read that brings any, or null if it ends first. Not an
- * async function: every idle connection waits here.
+ * The lines of a connection's first read that brings any, or null if it ends first. A loop,
+ * not a chain of promises: a client trickling a line a byte a read must not lengthen one.
  */
-function firstLines(connection: LineConnection): Promise<Line[] | null> {
-  return connection.readLines().then((lines) =>
-    lines !== null && lines.length === 0 ? firstLines(connection) : lines
-  );
+async function firstLines(connection: LineConnection): Promise<Line[] | null> {
+  let lines: Line[] | null = [];
+  while (lines !== null && lines.length === 0) lines = await connection.readLines();
+  return lines;
 }
