@@ -19,15 +19,16 @@ export const READ_LINES_SEPARATOR = " ⏎ ";
 const REPLY_FOLLOWS = "(reply follows)";
 
 export class ReadExchanges implements LogText {
-  readonly #lines: string[] = [];
-  /** Each line's immediate reply (wire text), or undefined. */
-  readonly #replies: Array<string | undefined> = [];
-  #shown: Array<{ line: string; reply: string | null }> | undefined;
+  /**
+   * Each line followed by its immediate reply (wire text), or undefined when it follows. A
+   * record is made per read and most hold one line: made as a two-element array, not grown.
+   */
+  #exchanges: Array<string | undefined> = [];
   #wireBytes = 0;
 
   /** Lines added so far. */
   get size(): number {
-    return this.#lines.length;
+    return this.#exchanges.length / 2;
   }
 
   /**
@@ -35,8 +36,8 @@ export class ReadExchanges implements LogText {
    * record is full and should be logged before more lines are added.
    */
   add(line: string, reply: string | undefined): boolean {
-    this.#lines.push(line);
-    this.#replies.push(reply);
+    if (this.#exchanges.length === 0) this.#exchanges = [line, reply];
+    else this.#exchanges.push(line, reply);
     this.#wireBytes += line.length + (reply?.length ?? 0);
     return this.#wireBytes >= RECORD_WIRE_BYTES_MAX;
   }
@@ -46,20 +47,31 @@ export class ReadExchanges implements LogText {
     return this.toLogText();
   }
 
+  /** The text form: concatenated, not joined, as the record's line is made flat once anyway. */
   toLogText(): string {
-    return this.toJSON().map(({ line, reply }) => `${line} -> ${reply ?? REPLY_FOLLOWS}`)
-      .join(READ_LINES_SEPARATOR);
+    let text = "";
+    for (let index = 0; index < this.#exchanges.length; index += 2) {
+      const line = showWireText(this.#exchanges[index]!);
+      const shown = `${line} -> ${shownReply(this.#exchanges[index + 1]) ?? REPLY_FOLLOWS}`;
+      text = index === 0 ? shown : `${text}${READ_LINES_SEPARATOR}${shown}`;
+    }
+    return text;
   }
 
-  /** Each line and reply as the log shows wire text (cut, escaped); computed once. */
+  /** Each line and reply as the log shows wire text (cut, escaped). */
   toJSON(): Array<{ line: string; reply: string | null }> {
-    this.#shown ??= this.#lines.map((line, index) => {
-      const reply = this.#replies[index];
-      const shown = reply === undefined ? null : showWireText(withoutFinalNewline(reply));
-      return { line: showWireText(line), reply: shown };
-    });
-    return this.#shown;
+    const shown: Array<{ line: string; reply: string | null }> = [];
+    for (let index = 0; index < this.#exchanges.length; index += 2) {
+      const line = showWireText(this.#exchanges[index]!);
+      shown.push({ line, reply: shownReply(this.#exchanges[index + 1]) ?? null });
+    }
+    return shown;
   }
+}
+
+/** A reply as the log shows it, without its final `\n`; undefined when it follows. */
+function shownReply(reply: string | undefined): string | undefined {
+  return reply === undefined ? undefined : showWireText(withoutFinalNewline(reply));
 }
 
 function withoutFinalNewline(reply: string): string {
