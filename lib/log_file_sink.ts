@@ -207,9 +207,12 @@ export class LogFileSink {
 
   /** Writes chunks until none is left; the one writer, started by the first record queued. */
   async #writeQueued(): Promise<void> {
-    await this.#gatherBatch();
-    let chunk: Chunk | undefined;
-    while (!this.#closing && (chunk = this.#chunks[0]) !== undefined) {
+    while (!this.#closing && this.#chunks.length > 0) {
+      // Every write gathers a batch, not only the first: records that came while one chunk was
+      // written would otherwise go out at once, a write for every record or two.
+      await this.#gatherBatch();
+      const chunk = this.#chunks[0];
+      if (chunk === undefined) break;
       chunk.sealed = true;
       if (chunk.used === 0) {
         this.#chunks.shift();

@@ -561,9 +561,37 @@ Deno.test("a chunk that fills ends the batch wait at once", async () => {
   const many = messages(3_000); // well past one 64 KiB chunk
   test.writeAll(many);
   assert.ok(batch.waits[0].signal.aborted, "a full chunk left the batch waiting");
+  // The full chunks go out without a wait; the last one, partly filled, waits for its batch.
+  await until(() => batch.waits.length === 2, "the last chunk did not wait for a batch");
+  const everything = [line("first"), ...many.map(line)].join("");
+  const beforeLast = test.fileSystem.text()!;
+  assert.ok(beforeLast.length > 64 * 1024, "the full chunks waited for the batch");
+  assert.ok(everything.startsWith(beforeLast) && beforeLast !== everything);
+  batch.waits[1].end();
   await test.idle();
-  assert.equal(test.fileSystem.text(), [line("first"), ...many.map(line)].join(""));
-  assert.equal(batch.waits.length, 1, "the writer waited again while chunks were queued");
+  assert.equal(test.fileSystem.text(), everything);
+  assert.equal(batch.waits.length, 2, "the writer waited while full chunks were queued");
+  await test.sink.close({ waitMs: 1_000 });
+});
+
+Deno.test("records that come while a batch is written wait for a batch of their own", async () => {
+  const batch = new BatchClock();
+  const test = await TestSink.open({ batchMs: 10, waitClock: batch.clock });
+  test.fileSystem.block();
+  test.writeAll(["one"]);
+  await until(() => batch.waits.length === 1, "the writer never waited for a batch");
+  batch.waits[0].end();
+  await until(() => test.fileSystem.writesWaiting === 1, "the first batch was not written");
+  test.writeAll(["two"]);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  test.writeAll(["three"]);
+  test.fileSystem.release();
+  await until(() => batch.waits.length === 2, "the later records did not wait for a batch");
+  assert.equal(test.fileSystem.writeCalls, 1);
+  batch.waits[1].end();
+  await test.idle();
+  assert.equal(test.fileSystem.writeCalls, 2, "the later records were not written together");
+  assert.equal(test.fileSystem.text(), line("one") + line("two") + line("three"));
   await test.sink.close({ waitMs: 1_000 });
 });
 
