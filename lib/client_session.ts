@@ -382,9 +382,8 @@ export class ClientSession {
   }
 
   #logReply(text: string): void {
-    const { logger } = this.#options;
-    if (logger.isEnabledFor("info")) {
-      logger.info("reply to {remote}: {reply}", {
+    if (this.#logsLines) {
+      this.#options.logger.info("reply to {remote}: {reply}", {
         remote: this.connection.remote,
         reply: showWireText(text),
       });

@@ -1,8 +1,9 @@
 /**
- * One TCP (or TLS) connection as lines in and bytes out, for clients and peers alike. Reading hands
- * back whole lines; writing queues bytes or wire text and sends everything queued in one write,
- * so many replies share a syscall (and queued text is encoded in one call). Unsent output past `outputBytesMax` closes the connection: a
- * reader that never reads must not grow memory without bound. Knows nothing of the protocol.
+ * One TCP (or TLS) connection as lines in and bytes out, for clients and peers alike. Reading
+ * hands back whole lines; writing queues bytes or wire text and sends everything queued in one
+ * write, so many replies share a syscall (and queued text is encoded in one call). Unsent output
+ * past `outputBytesMax` closes the connection: a reader that never reads must not grow memory
+ * without bound. Knows nothing of the protocol.
  */
 import { Buffer } from "node:buffer";
 import { encodeWireText, type Line, LineSplitter } from "./lines.ts";

@@ -3,9 +3,9 @@
  * data set's), kept by query so that a repeated WHATSAT is answered without a search and
  * without formatting 20 results again — those were ~90 % of a loaded offline WHATSAT's cost.
  *
- * Bounded in bytes (each entry counted as its body's bytes — wire text, one byte a code unit — its key's and a fixed overhead);
- * past the bound the oldest entries go first. An attacker who varies every query only cycles
- * the cache: each of its WHATSATs costs what it would without one.
+ * Bounded in bytes (each entry counted as its body's bytes — wire text, one byte a code unit —
+ * its key's and a fixed overhead); past the bound the oldest entries go first. An attacker who
+ * varies every query only cycles the cache: each of its WHATSATs costs what it would without one.
  */
 
 /** What each entry costs beyond its bytes and its key: the map entry and the array object. */
