@@ -105,3 +105,16 @@ export function encodeWireText(text: string): Uint8Array {
 export function utf8AsWireText(text: string): string {
   return NON_ASCII.test(text) ? Buffer.from(text, "utf8").toString("latin1") : text;
 }
+
+/**
+ * Wire text's bytes, in `scratch` when they fit (valid until its next use), else in a new
+ * array. A code unit above 255 is not wire text: it becomes a 0, which no field accepts.
+ */
+export function wireBytesInto(text: string, scratch: Uint8Array): Uint8Array {
+  const bytes = text.length <= scratch.length ? scratch : new Uint8Array(text.length);
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    bytes[index] = code > 0xff ? 0 : code;
+  }
+  return bytes;
+}

@@ -13,6 +13,8 @@
  * of n digits costs more than n steps).
  */
 
+import { wireBytesInto } from "./lines.ts";
+
 /** IAMAT as read: raw fields kept verbatim for the echo; `time` is checked, digits only. */
 export interface IamatMessage {
   kind: "IAMAT";
@@ -247,17 +249,9 @@ export function isLocation(location: string): boolean {
 /** What {@link wireBytesOf} writes short text into: reused, so a check allocates nothing. */
 const scratchBytes = new Uint8Array(256);
 
-/**
- * Wire text as bytes for the byte scanners, in a scratch buffer when it fits (valid until the
- * next call). A code unit above 255 is not wire text: it becomes a 0, which no field accepts.
- */
+/** Wire text as bytes for the byte scanners (valid until the next call). */
 function wireBytesOf(text: string): Uint8Array {
-  const bytes = text.length <= scratchBytes.length ? scratchBytes : new Uint8Array(text.length);
-  for (let index = 0; index < text.length; index++) {
-    const code = text.charCodeAt(index);
-    bytes[index] = code > 0xff ? 0 : code;
-  }
-  return bytes;
+  return wireBytesInto(text, scratchBytes);
 }
 
 /** Parses `±DD.ddd±DDD.ddd`; undefined when outside the grammar or the globe. */

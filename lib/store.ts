@@ -31,6 +31,7 @@ import { Buffer } from "node:buffer";
 import { DIGIT_ZERO, fieldEnd, POINT, SPACE } from "./protocol.ts";
 import { NumberChunks, released } from "./number_chunks.ts";
 import { SlotIndex } from "./slot_index.ts";
+import { wireBytesInto } from "./lines.ts";
 
 /** Journal entries kept before stale ones are dropped, beyond two per client. */
 const JOURNAL_ENTRIES_MIN = 1024;
@@ -381,10 +382,8 @@ export class ClientStore {
 
   /** Wire text as bytes, in the scratch buffer when it fits (valid until the next call). */
   #encoded(text: string): LineBytes {
-    const bytes = text.length <= SCRATCH_BYTES ? this.#scratch : new Uint8Array(text.length);
-    // A loop: Buffer's latin1 write makes an array of the codes first.
-    for (let index = 0; index < text.length; index++) bytes[index] = text.charCodeAt(index);
-    return { bytes, start: 0, end: text.length };
+    // A loop (Buffer's latin1 write makes an array of the codes first).
+    return { bytes: wireBytesInto(text, this.#scratch), start: 0, end: text.length };
   }
 
   #sourceIndex(fromPeer: string | undefined): number {

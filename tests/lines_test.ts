@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Line, LineSplitter, utf8AsWireText } from "../lib/lines.ts";
+import { type Line, LineSplitter, utf8AsWireText, wireBytesInto } from "../lib/lines.ts";
 
 /** Wire text (one code unit per byte) as bytes. */
 function bytes(text: string): Uint8Array {
@@ -268,4 +268,16 @@ Deno.test("utf8AsWireText() is the text's UTF-8 bytes, one code unit each", () =
   }
   const ascii = '{"results":[]}';
   assert.equal(utf8AsWireText(ascii), ascii);
+});
+
+Deno.test("wireBytesInto() writes wire text's bytes into the scratch, or a new array when longer", () => {
+  const scratch = new Uint8Array(8);
+  const short = wireBytesInto("a\u00e9\u00ff", scratch);
+  assert.equal(short, scratch);
+  assert.deepEqual([...short.subarray(0, 3)], [0x61, 0xe9, 0xff]);
+  const long = wireBytesInto("0123456789", scratch);
+  assert.notEqual(long, scratch);
+  assert.deepEqual(long, new TextEncoder().encode("0123456789"));
+  // Not wire text: a code unit above 255 is no byte of any field (its low byte would be '0').
+  assert.deepEqual([...wireBytesInto("\u0130", scratch).subarray(0, 1)], [0]);
 });
